@@ -1,0 +1,1 @@
+"""stress: Monte Carlo stress-testing of critical-mineral supply chains."""
