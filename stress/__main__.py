@@ -1,0 +1,98 @@
+"""``python -m stress <command> [overrides…]``: pick the subcommand, then hand over to Hydra.
+
+Hydra has no subcommands (a bare ``run`` token is a parse error), so the command is removed
+from ``sys.argv`` first. Before Hydra starts, the overrides that Hydra would report with a
+traceback or a generic exit code are checked here: config-group choices (``world=``,
+``+scenario=`` …) and the output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from stress.errors import InputError
+
+USAGE = """usage: python -m stress <command> [key=value ...] [--multirun]
+
+commands:
+  run        Monte Carlo over disruption paths; writes results.nc (needs +scenario=NAME)
+  simulate   one deterministic path; writes trajectory.nc with the daily trajectory
+
+examples:
+  python -m stress run +scenario=full_cutoff
+  python -m stress run +scenario=full_cutoff sampler.n_paths=10000 sampler.seed=1
+  python -m stress simulate world=pymrio_test shock=capacity_loss shock.region=reg3 shock.sector=mining
+"""
+
+GROUPS = ("world", "model", "sampler", "shock", "scenario")
+
+
+def _choices(config_dir: Path, group: str) -> list[str]:
+    return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+
+
+def precheck(overrides: list[str], config_dir: Path) -> None:
+    """Check group choices and output folders named on the command line."""
+    for item in overrides:
+        if item.startswith("-") or "=" not in item:
+            continue
+        key, value = item.split("=", 1)
+        bare = key.lstrip("+~")
+        if bare in GROUPS:
+            allowed = _choices(config_dir, bare)
+            if bare == "scenario" and not key.startswith(("+", "~")):
+                raise InputError("scenario", value, "a scenario added with a plus sign: +scenario=" + "|".join(allowed))
+            if "(" in value:  # sweep functions such as glob(*) are Hydra's to expand
+                continue
+            for choice in value.split(","):
+                if choice not in allowed:
+                    raise InputError(bare, choice, "one of " + ", ".join(allowed))
+        elif bare in ("hydra.run.dir", "hydra.sweep.dir"):
+            _check_dir(bare, value)
+    if not any(o.split("=", 1)[0] in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
+        _check_dir("hydra.run.dir", "outputs")
+
+
+def _check_dir(field: str, value: str) -> None:
+    """The folder, or its nearest existing parent, must be a writable directory."""
+    path = Path(value).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(field, value, f"a folder that can be created and written ({probe} is not writable)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m stress``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        sys.exit(0 if args else 2)
+    command, rest = args[0], args[1:]
+    from stress import cli
+
+    if command not in cli.COMMANDS:
+        print(f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)}\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        precheck(rest, Path(cli.CONFIG_DIR))
+    except InputError as exc:
+        print(f"stress: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    cli.STATE["command"] = command
+    sys.argv = [f"stress-{command}", *rest]
+    try:
+        cli.COMMANDS[command]()
+    except SystemExit as exc:
+        # Hydra reports composition errors (unknown key, wrong type) with exit code 1 before
+        # the task starts: that is bad input.
+        if exc.code == 1 and not cli.STATE["started"]:
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

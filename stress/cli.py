@@ -1,0 +1,73 @@
+"""Hydra entry points, kept thin: config -> plain dataclasses -> :mod:`stress.pipeline`.
+
+Only this module and :mod:`stress.config` import Hydra. Bad input of any kind ends in one
+line on stderr and exit code 2; :mod:`stress.__main__` also maps Hydra's own composition
+errors (unknown keys, wrong types) to exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from stress import config
+from stress.errors import InputError
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
+STATE = {"command": "run", "started": False}
+
+OmegaConf.register_new_resolver("stress_command", lambda: STATE["command"], replace=True)
+# A short random id in the default run folder: two runs started in the same second differ.
+OmegaConf.register_new_resolver("stress_uid", lambda: uuid.uuid4().hex[:8], use_cache=True, replace=True)
+config.register()
+
+
+def to_config(cfg: DictConfig) -> config.Config:
+    """Typed dataclasses from a composed config; a missing or ill-typed value is an InputError."""
+    try:
+        plain = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise InputError(str(key), getattr(exc, "value", None), str(exc).splitlines()[0]) from None
+    assert isinstance(plain, config.Config)
+    return plain
+
+
+def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    STATE["started"] = True
+    try:
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        fn(to_config(cfg), run_dir, OmegaConf.to_yaml(cfg))
+    except InputError as exc:
+        print(f"stress: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("stress: interrupted; no result file was written", file=sys.stderr)
+        sys.exit(130)
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def run(cfg: DictConfig) -> None:
+    """``python -m stress run``: the Monte Carlo job."""
+    from stress import pipeline
+
+    _task(pipeline.run, cfg)
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def simulate(cfg: DictConfig) -> None:
+    """``python -m stress simulate``: one deterministic path and its trajectory."""
+    from stress import pipeline
+
+    _task(pipeline.simulate, cfg)
+
+
+COMMANDS: dict[str, Callable[[], None]] = {"run": run, "simulate": simulate}

@@ -1,0 +1,261 @@
+"""Typed configuration: the dataclass schemas behind ``configs/`` and their checks.
+
+Hydra composes YAML files from ``configs/`` on top of these schemas (registered in Hydra's
+``ConfigStore`` by :func:`register`), so a wrong type is rejected while composing. The values
+are then checked by :func:`validate`, which raises :class:`stress.errors.InputError` naming the
+field, the value and what is allowed. Library code receives these plain dataclasses, never
+OmegaConf objects.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from stress.errors import InputError, check_range
+
+WORLD_KINDS = ("ree_world", "pymrio_test", "pymrio_dir")
+SHOCK_KINDS = ("none", "capacity_loss")
+SCENARIO_KINDS = ("baseline", "export_cutoff")
+
+
+@dataclass
+class WorldConfig:
+    """Which MRIO to load. ``pymrio_dir`` reads a table saved with pymrio (``path``)."""
+
+    name: str = "ree_world"
+    path: str | None = None
+
+
+@dataclass
+class ModelConfig:
+    """ARIO parameters (ARIO.md; defaults are BoARIO's ``ARIOPsiModel`` as used there)."""
+
+    name: str = "ario"
+    horizon_days: int = 365
+    inventory_days: float = 90.0
+    psi: float = 0.8
+    inventory_tau: float = 60.0
+    alpha_base: float = 1.0
+    alpha_max: float = 1.25
+    alpha_tau: float = 365.0
+    order_type: str = "alt"
+    boario_quirks: bool = True
+    year_to_day: float = 365.0
+
+
+@dataclass
+class SamplerConfig:
+    """Monte Carlo settings. Results depend on ``seed`` and ``n_paths`` only, never on ``chunk_size``."""
+
+    n_paths: int = 2048
+    chunk_size: int = 512
+    seed: int = 0
+
+
+@dataclass
+class ShockConfig:
+    """A deterministic capacity loss applied to every path (and to ``simulate``).
+
+    ``start_day`` is the first day with reduced capacity; the loss stays at ``fraction`` for
+    ``duration_days`` days, then shrinks linearly to zero over ``recovery_days`` days.
+    ``region`` and ``sector`` take one name or a list; every listed pair is hit.
+    """
+
+    kind: str = "none"
+    region: Any = None
+    sector: Any = None
+    fraction: float = 0.0
+    start_day: int = 0
+    duration_days: int = 0
+    recovery_days: int = 0
+
+
+@dataclass
+class CutoffConfig:
+    """Duration of the full cut-off, log-normal: ``median_days * exp(sigma * N(0, 1))``."""
+
+    median_days: float = 60.0
+    sigma: float = 0.7
+
+
+@dataclass
+class LicenceConfig:
+    """Licensing after the cut-off: weekly approvals per pending application.
+
+    Each destination has ``applications`` equal shares of the controlled flow. After the cut-off
+    and ``review_days`` of review, each pending application is approved in a given week with
+    probability ``p``; ``p`` is drawn per path and destination from Beta(``approval_a``,
+    ``approval_b``).
+    """
+
+    approval_a: float = 2.0
+    approval_b: float = 18.0
+    applications: int = 10
+    review_days: float = 0.0
+
+
+@dataclass
+class ScenarioConfig:
+    """A disruption scenario (selected with ``+scenario=NAME``)."""
+
+    name: str = "baseline"
+    description: str = ""
+    kind: str = "baseline"
+    exporter: str = "CHN"
+    products: list[str] = field(default_factory=list)
+    destinations: list[str] | None = None
+    start_day: int = 0
+    cutoff: CutoffConfig = field(default_factory=CutoffConfig)
+    licence: LicenceConfig = field(default_factory=LicenceConfig)
+
+
+@dataclass
+class MetricsConfig:
+    """What is measured per path and how it is summarised."""
+
+    halt_threshold: float = 0.5
+    quantiles: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.99])
+    histogram_bins: int = 250
+    histogram_min: float = -0.25
+    histogram_max: float = 1.0
+    top_n: int = 10
+
+
+@dataclass
+class RuntimeConfig:
+    """Process-level JAX settings, fixed before any array exists."""
+
+    precision: str = "float64"
+    platform: str | None = None
+    progress: str = "auto"
+
+
+@dataclass
+class SimulateConfig:
+    """Settings of ``python -m stress simulate`` (one deterministic path)."""
+
+    path_id: int = 0
+
+
+@dataclass
+class Config:
+    """The whole run configuration."""
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    shock: ShockConfig = field(default_factory=ShockConfig)
+    scenario: ScenarioConfig | None = None
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+
+
+def register() -> None:
+    """Store the root schema in Hydra's ConfigStore as ``base_config``."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="base_config", node=Config)
+
+
+def as_list(field_: str, value: Any) -> list[str]:
+    """A name or a list of names as a list of strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InputError(field_, value, "a name or a list of names")
+
+
+def _nonneg_int(field_: str, value: int) -> None:
+    if not isinstance(value, int) or value < 0:
+        raise InputError(field_, value, "a whole number of days >= 0")
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value that the schema's types cannot; return ``cfg`` unchanged.
+
+    Names (regions, sectors) are checked later against the loaded world.
+    """
+    if cfg.world.name not in WORLD_KINDS:
+        raise InputError("world.name", cfg.world.name, "one of " + ", ".join(WORLD_KINDS))
+    if cfg.world.name == "pymrio_dir" and not cfg.world.path:
+        raise InputError("world.path", cfg.world.path, "a folder holding a table saved by pymrio")
+
+    m = cfg.model
+    if m.name != "ario":
+        raise InputError("model.name", m.name, "ario")
+    if not isinstance(m.horizon_days, int) or m.horizon_days < 1:
+        raise InputError("model.horizon_days", m.horizon_days, "a whole number of days >= 1")
+    check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True)
+    check_range("model.psi", m.psi, lo=0.0, hi=1.0)
+    check_range("model.inventory_tau", m.inventory_tau, lo=0.0, lo_open=True)
+    check_range("model.alpha_base", m.alpha_base, lo=1.0)
+    check_range("model.alpha_max", m.alpha_max, lo=m.alpha_base)
+    check_range("model.alpha_tau", m.alpha_tau, lo=0.0, lo_open=True)
+    check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True)
+    if m.order_type not in ("alt", "noalt"):
+        raise InputError("model.order_type", m.order_type, "alt or noalt")
+
+    s = cfg.sampler
+    if s.n_paths < 1:
+        raise InputError("sampler.n_paths", s.n_paths, "a whole number >= 1")
+    if s.chunk_size < 1:
+        raise InputError("sampler.chunk_size", s.chunk_size, "a whole number >= 1")
+    if not 0 <= s.seed < 2**63:
+        raise InputError("sampler.seed", s.seed, "a whole number in [0, 2**63)")
+
+    sh = cfg.shock
+    if sh.kind not in SHOCK_KINDS:
+        raise InputError("shock.kind", sh.kind, "one of " + ", ".join(SHOCK_KINDS))
+    if sh.kind == "capacity_loss":
+        if not as_list("shock.region", sh.region):
+            raise InputError("shock.region", sh.region, "one or more region names")
+        if not as_list("shock.sector", sh.sector):
+            raise InputError("shock.sector", sh.sector, "one or more sector names")
+        check_range("shock.fraction", sh.fraction, lo=0.0, hi=1.0)
+        _nonneg_int("shock.start_day", sh.start_day)
+        _nonneg_int("shock.duration_days", sh.duration_days)
+        _nonneg_int("shock.recovery_days", sh.recovery_days)
+
+    sc = cfg.scenario
+    if sc is not None:
+        if sc.kind not in SCENARIO_KINDS:
+            raise InputError("scenario.kind", sc.kind, "one of " + ", ".join(SCENARIO_KINDS))
+        _nonneg_int("scenario.start_day", sc.start_day)
+        if sc.kind == "export_cutoff":
+            if not sc.products:
+                raise InputError("scenario.products", sc.products, "one or more sector names")
+            check_range("scenario.cutoff.median_days", sc.cutoff.median_days, lo=0.0)
+            check_range("scenario.cutoff.sigma", sc.cutoff.sigma, lo=0.0)
+            check_range("scenario.licence.approval_a", sc.licence.approval_a, lo=0.0, lo_open=True)
+            check_range("scenario.licence.approval_b", sc.licence.approval_b, lo=0.0, lo_open=True)
+            check_range("scenario.licence.review_days", sc.licence.review_days, lo=0.0)
+            if not 1 <= sc.licence.applications <= 1000:
+                raise InputError("scenario.licence.applications", sc.licence.applications, "a whole number in [1, 1000]")
+
+    mt = cfg.metrics
+    check_range("metrics.halt_threshold", mt.halt_threshold, lo=0.0, hi=1.0)
+    if not mt.quantiles:
+        raise InputError("metrics.quantiles", mt.quantiles, "a non-empty list of probabilities")
+    for q in mt.quantiles:
+        check_range("metrics.quantiles", q, lo=0.0, hi=1.0)
+    if not 2 <= mt.histogram_bins <= 100_000:
+        raise InputError("metrics.histogram_bins", mt.histogram_bins, "a whole number in [2, 100000]")
+    if not (math.isfinite(mt.histogram_min) and mt.histogram_max > mt.histogram_min):
+        raise InputError("metrics.histogram_max", mt.histogram_max, f"a number above histogram_min={mt.histogram_min}")
+    if mt.top_n < 1:
+        raise InputError("metrics.top_n", mt.top_n, "a whole number >= 1")
+    if cfg.runtime.precision not in ("float64", "float32"):
+        raise InputError("runtime.precision", cfg.runtime.precision, "float64 or float32")
+    if cfg.runtime.progress not in ("auto", "bar", "log", "none"):
+        raise InputError("runtime.progress", cfg.runtime.progress, "auto, bar, log or none")
+    if cfg.runtime.platform not in (None, "cpu", "gpu", "cuda", "tpu"):
+        raise InputError("runtime.platform", cfg.runtime.platform, "null, cpu, gpu, cuda or tpu")
+    if cfg.simulate.path_id < 0:
+        raise InputError("simulate.path_id", cfg.simulate.path_id, "a whole number >= 0")
+    return cfg

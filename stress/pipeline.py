@@ -1,0 +1,276 @@
+"""The orchestrator: config -> world -> scenario -> engine -> Dataset -> files and summary.
+
+All disk I/O, logging and host loops live here or below it (``results/``, ``mrio/io.py``),
+never in the kernels.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from stress import runtime
+from stress.config import Config, validate
+from stress.errors import InputError
+from stress.mrio import io as mrio_io
+from stress.mrio.tables import Mrio
+
+log = logging.getLogger("stress")
+
+
+@dataclass
+class Prepared:
+    """Everything built on the host before the engine starts."""
+
+    mrio: Mrio
+    model: Any
+    tables: Any
+    params: Any
+    spec: Any
+    dtype: Any
+    provenance: dict[str, Any]
+
+
+def prepare(cfg: Config) -> Prepared:
+    """Validate the config, set up JAX, load the world and resolve the scenario."""
+    validate(cfg)
+    prov = runtime.setup(cfg.runtime)
+    import jax.numpy as jnp
+
+    from stress import scenario
+    from stress.propagation import ario
+
+    dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
+    mrio = mrio_io.load(cfg.world)
+    m = cfg.model
+    tables = ario.build_tables(mrio, inventory_days=m.inventory_days, year_to_day=m.year_to_day, boario_quirks=m.boario_quirks, dtype=dtype)
+    params = ario.build_params(
+        psi=m.psi, inventory_tau=m.inventory_tau, alpha_base=m.alpha_base, alpha_max=m.alpha_max, alpha_tau=m.alpha_tau, dtype=dtype
+    )
+    spec = scenario.build(cfg, mrio, dtype)
+    model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
+    return Prepared(mrio, model, tables, params, spec, dtype, prov)
+
+
+def _keys(seed: int):
+    import jax.random as jr
+
+    key_cal, key_paths = jr.split(jr.key(seed))
+    return key_cal, key_paths
+
+
+class _Progress:
+    """Per-chunk progress: a rich bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, mode: str, n_chunks_hint: int):
+        self.bar = None
+        if mode == "bar" or (mode == "auto" and sys.stdout.isatty()):
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("chunks"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            self.task = self.bar.add_task("run", total=n_chunks_hint)
+            self.bar.start()
+        self.quiet = mode == "none"
+
+    def __call__(self, done) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done.index + 1)
+        elif not self.quiet:
+            print(
+                f"chunk {done.index + 1}/{done.n_chunks}: paths {done.first_path}-{done.last_path} "
+                f"in {done.seconds:.2f} s",
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
+    """The main job: Monte Carlo over paths; writes ``run_dir/results.nc``; prints a summary."""
+    if cfg.scenario is None:
+        raise InputError("scenario", None, "a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff or +scenario=baseline)")
+    _check_writable(run_dir)
+    t0 = time.perf_counter()
+    prep = prepare(cfg)
+    from stress import engine
+    from stress.metrics import Metrics
+    from stress.results.dataset import to_dataset, write_atomic
+
+    mt = cfg.metrics
+    metrics = Metrics(halt_threshold=mt.halt_threshold, bins=mt.histogram_bins, lo=mt.histogram_min, hi=mt.histogram_max)
+    s = cfg.sampler
+    _, key_paths = _keys(s.seed)
+    progress = _Progress(cfg.runtime.progress, -(-s.n_paths // s.chunk_size))
+    print(
+        f"stress run: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
+        f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']}",
+        flush=True,
+    )
+    try:
+        res = engine.run(
+            key_paths, prep.model, metrics, prep.tables, prep.params, prep.spec,
+            horizon=cfg.model.horizon_days, n_paths=s.n_paths, chunk_size=s.chunk_size, on_chunk=progress,
+        )
+    finally:
+        progress.close()
+    wall = time.perf_counter() - t0
+    attrs = {
+        **prep.provenance,
+        "title": f"stress Monte Carlo results: {cfg.scenario.name}",
+        "scenario": cfg.scenario.name,
+        "world": prep.mrio.name,
+        "money_unit": prep.mrio.unit,
+        "seed": s.seed,
+        "n_paths": s.n_paths,
+        "chunk_size": s.chunk_size,
+        "horizon_days": cfg.model.horizon_days,
+        "halt_threshold": mt.halt_threshold,
+        "precision": cfg.runtime.precision,
+        "wall_time_s": round(wall, 3),
+        "engine_time_s": round(res.run_seconds, 3),
+        "first_chunk_time_s": round(res.compile_seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": config_yaml,
+    }
+    ds = to_dataset(
+        res.acc, res.scalars, prep.mrio,
+        horizon=cfg.model.horizon_days, quantiles=list(mt.quantiles), hist_range=(mt.histogram_min, mt.histogram_max),
+        year_to_day=cfg.model.year_to_day, attrs=attrs,
+    )
+    path = write_atomic(ds, Path(run_dir) / "results.nc")
+    print_summary(ds, top_n=mt.top_n)
+    print(f"wall time {wall:.1f} s ({res.run_seconds:.1f} s in the engine, {res.n_chunks} chunks)")
+    print(f"results: {path.resolve()}")
+    return path
+
+
+def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
+    """One deterministic path with its full daily trajectory: ``run_dir/trajectory.nc``."""
+    _check_writable(run_dir)
+    t0 = time.perf_counter()
+    prep = prepare(cfg)
+    import jax
+    import jax.random as jr
+
+    from stress.results.dataset import write_atomic
+    from stress.sampler import sample_path
+
+    _, key_paths = _keys(cfg.sampler.seed)
+    dis = sample_path(jr.fold_in(key_paths, cfg.simulate.path_id), prep.spec)
+    horizon = cfg.model.horizon_days
+    rec = jax.jit(prep.model.simulate, static_argnums=(3,))(prep.tables, prep.params, dis, horizon)
+    rec = jax.device_get(rec)
+    mrio = prep.mrio
+    R, p = len(mrio.regions), len(mrio.sectors)
+    unit = f"{mrio.unit} per day"
+    grid = lambda a: np.asarray(a).reshape(horizon, R, p)  # noqa: E731
+    dims = ("day", "region", "sector")
+    crashed = np.asarray(rec.crashed)
+    data = {
+        "production": (dims, grid(rec.production), {"units": unit, "long_name": "realised production X(t)"}),
+        "production_capacity": (dims, grid(rec.production_capacity), {"units": unit, "long_name": "production capacity X0 (1 - Delta) alpha"}),
+        "overproduction": (dims, grid(rec.overproduction), {"units": "1", "long_name": "overproduction factor alpha(t)"}),
+        "demand": (dims, grid(rec.demand), {"units": unit, "long_name": "total demand addressed to the industry D(t)"}),
+        "final_demand_unmet": (dims, grid(rec.final_demand_unmet), {"units": unit, "long_name": "unmet final demand by supplier industry"}),
+        "stocks": (
+            ("day", "product", "region", "sector"),
+            np.asarray(rec.stocks).reshape(horizon, p, R, p),
+            {"units": mrio.unit, "long_name": "input stocks S(t) before production, by product and buying industry"},
+        ),
+        "baseline_production": (("region", "sector"), (mrio.x / cfg.model.year_to_day).reshape(R, p), {"units": unit, "long_name": "initial production X0"}),
+        "crashed": (("day",), crashed.astype(np.int8), {"units": "1", "long_name": "1 once a stock went negative or NaN"}),
+    }
+    ds = xr.Dataset(
+        data,
+        coords={
+            "day": ("day", np.arange(horizon), {"units": "day", "long_name": "step index t"}),
+            "region": list(mrio.regions),
+            "sector": list(mrio.sectors),
+            "product": list(mrio.sectors),
+        },
+    )
+    ds.attrs.update(
+        {
+            **{k: (int(v) if isinstance(v, bool) else v) for k, v in prep.provenance.items()},
+            "title": "stress deterministic trajectory",
+            "world": mrio.name,
+            "scenario": cfg.scenario.name if cfg.scenario else "none",
+            "shock": cfg.shock.kind,
+            "path_id": cfg.simulate.path_id,
+            "seed": cfg.sampler.seed,
+            "wall_time_s": round(time.perf_counter() - t0, 3),
+            "config": config_yaml,
+            "Conventions": "CF-1.10",
+        }
+    )
+    path = write_atomic(ds, Path(run_dir) / "trajectory.nc")
+    X = ds.production / ds.baseline_production
+    lowest = X.min("day")
+    worst = lowest.where(lowest == lowest.min(), drop=True)
+    print(
+        f"simulated {horizon} days on {mrio.name} (n={mrio.n}); lowest production "
+        f"{float(lowest.min()):.4f} of baseline at {worst.region.values[0]}/{worst.sector.values[0]}"
+    )
+    print(f"trajectory: {path.resolve()}")
+    return path
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Fail early, before any work, if results cannot be written."""
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError("hydra.run.dir", str(run_dir), f"a folder that can be created and written ({exc.strerror})") from None
+
+
+def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
+    """Summary tables: expected and tail losses by region; the region-sectors most at risk."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 110))
+    unit = ds.attrs.get("money_unit", "")
+    q = list(ds["quantile"].values)
+    pick = [x for x in (0.95, 0.99) if x in q] or q[-2:]
+    t = Table(title=f"Lost output and value added over {ds.attrs.get('horizon_days')} days, {unit} ({ds.attrs.get('n_paths')} paths)")
+    t.add_column("region")
+    for what in ("output", "VA"):
+        t.add_column(f"{what} mean ± se", justify="right")
+        for x in pick:
+            t.add_column(f"{what} q{x * 100:g}", justify="right")
+    rows = [(str(r), ds.sel(region=r), "region_") for r in ds.region.values] + [("WORLD", ds, "world_")]
+    for name, sub, pre in rows:
+        cells = [name]
+        for var in ("output_loss", "value_added_loss"):
+            cells.append(f"{float(sub[f'{pre}{var}_mean']):,.2f} ± {float(sub[f'{pre}{var}_se']):,.2f}")
+            cells += [f"{float(sub[f'{pre}{var}_quantile'].sel(quantile=x)):,.2f}" for x in pick]
+        t.add_row(*cells)
+    console.print(t)
+
+    loss = ds.output_loss_mean.stack(node=("region", "sector"))
+    order = np.argsort(-loss.values, kind="stable")[:top_n]
+    week8 = min(8, int(ds.week.max()))
+    t2 = Table(title=f"The {top_n} region-sectors most at risk (by expected lost output)")
+    for col in ("region", "sector", f"expected loss, {unit}", "share of output", f"q{pick[-1] * 100:g} share", f"P(halt ≤ {week8} wk)"):
+        t2.add_column(col, justify="left" if col in ("region", "sector") else "right")
+    for k in order:
+        r, s = loss.node.values[k]
+        sub = ds.sel(region=r, sector=s)
+        t2.add_row(
+            r, s, f"{float(sub.output_loss_mean):,.2f}", f"{float(sub.output_loss_share_mean):.2%}",
+            f"{float(sub.output_loss_share_quantile.sel(quantile=pick[-1])):.2%}", f"{float(sub.halt_probability.sel(week=week8)):.1%}",
+        )
+    console.print(t2)

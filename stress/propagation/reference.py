@@ -1,0 +1,678 @@
+r"""Plain-NumPy reference implementation of the ARIO model (BoARIO 0.7.2 ``ARIOPsiModel``).
+
+This module is the independent oracle for the accelerated (JAX) propagation kernel and
+the "plain NumPy" baseline that benchmarks time. It follows the specification in
+``ARIO.md`` (the shared note "ARIO as BoARIO 0.7.2 runs it") step by step: preprocessing
+(§2), initial state (§3), arbitrary capacity-loss events with their one-step lag and
+6-decimal rounding (§4), and one day of the model in BoARIO's order
+E → A → P → D → R → Q (§5, written as the compact algorithm of §5.1), including the global
+``allclose`` short-cuts, the units quirk of the input mask and the capacity-weighted
+(``"alt"``) split of orders across supplier regions.
+
+It runs ONE path, ONE day per :func:`step` call, in float64, with no vectorisation over
+paths: clarity first. Everything is day-based (one step = one day).
+
+Extension: export restrictions
+------------------------------
+:func:`step` takes two availability matrices ``beta_t`` and ``beta_next`` of shape
+``(n, R)`` with entries in [0, 1]: the share of supplier industry ``i``'s flow to buyers
+located in region ``r`` that may pass on day ``t`` (respectively ``t + 1``). On day ``t``
+the effective intermediate orders are ``O_eff[i, j] = O[i, j] * beta_t[i, region(j)]`` and
+the effective final demand is ``Y_eff[i, c] = Y0[i, c] * beta_t[i, region(c)]``; the demand
+``D = rowsum(O_eff) + rowsum(Y_eff)`` replaces BoARIO's ``D`` everywhere in the step, and
+blocked final demand counts as unmet. When buyers place their orders for day ``t + 1`` the
+supplier weights are multiplied by ``beta_next[i, region(j)]``, so buyers re-route their
+orders towards suppliers that will be able to serve them. With ``beta`` all ones (or
+``None``) the step is exactly BoARIO's: multiplying by 1.0 is exact in floating point.
+
+Notation (ARIO.md symbol → variable name)
+-----------------------------------------
+
+============================  =====================  ===============  =====================
+ARIO.md                       here                   shape            meaning
+============================  =====================  ===============  =====================
+:math:`R, p, n, F`            ``n_regions``,         scalars          regions, sectors
+                              ``n_sectors``, ``n``,                   (= products),
+                              ``n_fd``                                industries, final
+                                                                      demand categories
+:math:`\pi(i)`                ``sector_of[i]``       (n,)             product of industry i
+region of industry / column   ``region_of``,         (n,), (R F,)     buyer region of a
+                              ``fd_region_of``                        demand column
+:math:`Z_0, Y_0, X_0`         ``Z0``, ``Y0``, ``X0`` (n,n),(n,RF),(n) daily flows / output
+:math:`y`                     ``y``                  (n,)             row sums of ``Y0``
+:math:`A`                     ``A``                  (n, n)           technical coefficients
+:math:`I_{sum}`               ``Isum``               (p, n)           product aggregation
+:math:`A^S = I_{sum} A`       ``AS``                 (p, n)           input of q per unit of j
+:math:`\theta`                ``theta``              (p, n) bool      "is a real input" mask
+:math:`s_q`                   ``s``                  (p,)             inventory duration, days
+:math:`\psi`                  ``psi``                scalar           constraint share
+:math:`\kappa_{inv}`          ``kappa_inv``          scalar           1 / tau_inv
+:math:`\kappa_\alpha`         ``kappa_alpha``        scalar           1 / tau_alpha
+:math:`\alpha^b,\alpha^{max}` ``alpha_base``,        scalars          overproduction bounds
+                              ``alpha_max``
+:math:`S(t)`                  ``state.S``            (p, n)           stocks (start of step)
+:math:`S(0)`                  ``S0``                 (p, n)           initial stocks
+:math:`O(t)`                  ``state.O``            (n, n)           orders to serve at t
+:math:`\alpha(t-1)`           ``state.alpha``        (n,)             overproduction factor
+:math:`X(t-1)`                ``state.X_prev``       (n,)             last step's production
+:math:`\Delta(t)`             ``delta_t``            (n,)             capacity share lost
+:math:`\beta(t)`              ``beta_t``             (n, R)           export availability
+:math:`D(t)`                  ``D``                  (n,)             total demand
+:math:`\zeta(t)`              ``zeta``               (n,)             relative excess demand
+:math:`\bar X(t)`             ``cap``                (n,)             production capacity
+:math:`X^{opt}(t)`            ``Xopt``               (n,)             optimal production
+:math:`C(t)`                  ``C``                  (p, n)           constraint level
+:math:`\rho(t)`               ``rho``                (p, n)           input sufficiency
+:math:`X(t)`                  ``X``                  (n,)             realised production
+:math:`E(t)`                  ``O_eff | Y_eff``      (n, n + RF)      demand columns
+:math:`G(t)`                  ``G_int | G_fd``       (n, n + RF)      deliveries
+:math:`\mathrm{In}, U`        ``inflow``, ``use``    (p, n)           stock in/outflow
+:math:`H(t)`                  ``H``                  (n, RF)          unmet final demand
+:math:`\Omega^*`              ``goal``               (p, n)           stock target
+:math:`\Gamma`                ``gap``                (p, n)           restoration orders
+:math:`N(t)`                  ``Nq``                 (p, n)           orders by product
+:math:`w, \sigma`             ``w``, ``sigma``       (n, n)           supplier weights/shares
+============================  =====================  ===============  =====================
+
+Industries are region-major: industry ``i`` is (region ``i // p``, sector ``i % p``); final
+demand column ``c`` is (region ``c // F``, category ``c % F``). The caller is responsible
+for the lexicographic ordering BoARIO applies (ARIO.md §2.1) when comparing with BoARIO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from stress.errors import InputError
+
+__all__ = [
+    "Prepared",
+    "State",
+    "prepare",
+    "initial_state",
+    "capacity_loss_schedule",
+    "step",
+    "simulate",
+]
+
+#: ``numpy.allclose`` defaults used by BoARIO's global short-cuts (ARIO.md §5 D and Q, §7).
+_RTOL = 1e-5
+_ATOL = 1e-8
+#: Input-mask threshold of ARIO.md §2.3 (compared, as BoARIO does, yearly flow vs daily output).
+_THETA_THRESHOLD = 1e-5
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=a.dtype, copy=True)
+    a.flags.writeable = False
+    return a
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with 0 wherever ``den == 0`` (ARIO.md §7 "every division by zero gives 0")."""
+    num, den = np.broadcast_arrays(np.asarray(num, float), np.asarray(den, float))
+    out = np.zeros(num.shape, dtype=float)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Daily arrays and parameters of one ARIO model (output of :func:`prepare`).
+
+    All arrays are float64 (``theta`` bool, index maps int) and read-only.
+
+    Attributes
+    ----------
+    n_regions, n_sectors, n, n_fd : int
+        ``R``, ``p``, ``n = R p`` and ``F`` (final-demand categories per region).
+    Z0 : ndarray, shape (n, n)
+        Daily intermediate flows ``Z / year_to_day``.
+    Y0 : ndarray, shape (n, R*F)
+        Daily final demand ``Y / year_to_day``, constant over the run.
+    X0 : ndarray, shape (n,)
+        Daily gross output ``x / year_to_day``.
+    y : ndarray, shape (n,)
+        ``Y0.sum(axis=1)``.
+    A : ndarray, shape (n, n)
+        Technical coefficients (unitless).
+    Isum : ndarray, shape (p, n)
+        Product-aggregation matrix, ``Isum[q, i] = 1`` iff ``sector_of[i] == q``.
+    AS : ndarray, shape (p, n)
+        ``Isum @ A``.
+    theta : ndarray of bool, shape (p, n)
+        Input mask with BoARIO's units quirk: ``(Isum @ Z_yearly) > 1e-5 * X0``.
+    s : ndarray, shape (p,)
+        Inventory durations in days (values <= 1 raised to 2, as BoARIO does).
+    S0 : ndarray, shape (p, n)
+        Initial stocks ``s[:, None] * AS * X0[None, :]`` (full target, no psi).
+    cap_ratio_guard : ndarray of bool, shape (n,)
+        ``X0 == 0``: where the capacity ratio ``cap / X0`` is set to 1.
+    sector_of, region_of : ndarray of int, shape (n,)
+        ``i % p`` and ``i // p``.
+    fd_region_of : ndarray of int, shape (R*F,)
+        ``c // F``: buyer region of each final-demand column.
+    psi, kappa_inv, kappa_alpha, alpha_base, alpha_max : float
+        Model parameters (rates are ``1 / tau`` in 1/day).
+    """
+
+    n_regions: int
+    n_sectors: int
+    n: int
+    n_fd: int
+    Z0: np.ndarray
+    Y0: np.ndarray
+    X0: np.ndarray
+    y: np.ndarray
+    A: np.ndarray
+    Isum: np.ndarray
+    AS: np.ndarray
+    theta: np.ndarray
+    s: np.ndarray
+    S0: np.ndarray
+    cap_ratio_guard: np.ndarray
+    sector_of: np.ndarray
+    region_of: np.ndarray
+    fd_region_of: np.ndarray
+    psi: float
+    kappa_inv: float
+    kappa_alpha: float
+    alpha_base: float
+    alpha_max: float
+
+
+class State(NamedTuple):
+    """Model state carried from one step to the next (one path).
+
+    Attributes
+    ----------
+    S : ndarray, shape (p, n)
+        Stocks of product ``q`` held by buyer ``j`` at the start of the step.
+    O : ndarray, shape (n, n)
+        Orders from buyer ``j`` to supplier ``i`` to be served in the step.
+    alpha : ndarray, shape (n,)
+        Overproduction factor of the previous step.
+    X_prev : ndarray, shape (n,)
+        Realised production of the previous step.
+    """
+
+    S: np.ndarray
+    O: np.ndarray
+    alpha: np.ndarray
+    X_prev: np.ndarray
+
+
+def prepare(
+    Z,
+    Y,
+    x,
+    n_regions: int,
+    n_sectors: int,
+    *,
+    inventory_days=90.0,
+    psi: float = 0.8,
+    inventory_tau: float = 60.0,
+    alpha_base: float = 1.0,
+    alpha_max: float = 1.25,
+    alpha_tau: float = 365.0,
+    year_to_day: float = 365.0,
+    A=None,
+) -> Prepared:
+    """Preprocess a yearly MRIO table into the daily arrays of ARIO.md §2.
+
+    Parameters
+    ----------
+    Z : array_like, shape (n, n)
+        Yearly intermediate flows, industries region-major (industry ``i`` is region
+        ``i // n_sectors``, sector ``i % n_sectors``).
+    Y : array_like, shape (n, n_regions * F)
+        Yearly final demand, columns region-major (column ``c`` is region ``c // F``,
+        category ``c % F``), ``F = Y.shape[1] // n_regions``.
+    x : array_like, shape (n,) or (n, 1)
+        Yearly gross output.
+    n_regions, n_sectors : int
+        ``R`` and ``p``; ``n = R * p``.
+    inventory_days : float or array_like of shape (p,), default 90
+        Target inventory duration ``s_q`` in days, per product. Values <= 1 are raised to 2
+        (BoARIO). Must be finite.
+    psi : float, default 0.8
+        Share of the target stock below which production is cut.
+    inventory_tau : float, default 60
+        Inventory restoration time in days; ``kappa_inv = 1 / inventory_tau``.
+    alpha_base, alpha_max, alpha_tau : float, default 1.0, 1.25, 365
+        Overproduction base, maximum, and adjustment time (days).
+    year_to_day : float, default 365
+        Divisor turning yearly flows into daily ones.
+    A : array_like, shape (n, n), optional
+        Technical coefficients as supplied by the MRIO (e.g. pymrio's ``A``). Must be
+        ``allclose`` (atol 1e-8) to ``Z / x``, as BoARIO requires. Default: ``Z / x``
+        (0 in columns where ``x == 0``).
+
+    Returns
+    -------
+    Prepared
+        Frozen container with the daily arrays and parameters.
+
+    Raises
+    ------
+    InputError
+        On inconsistent shapes or out-of-range parameters.
+    """
+    R, p = int(n_regions), int(n_sectors)
+    if R < 1 or p < 1:
+        raise InputError("n_regions/n_sectors", (n_regions, n_sectors), "positive integers")
+    n = R * p
+    Z = np.asarray(Z, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    x = np.asarray(x, dtype=float).reshape(-1)
+    if Z.shape != (n, n):
+        raise InputError("Z.shape", Z.shape, f"({n}, {n}) for {R} regions x {p} sectors")
+    if Y.ndim != 2 or Y.shape[0] != n or Y.shape[1] == 0 or Y.shape[1] % R:
+        raise InputError("Y.shape", Y.shape, f"({n}, {R} * F) with F >= 1")
+    if x.shape != (n,):
+        raise InputError("x.shape", x.shape, f"({n},)")
+    for name, arr in (("Z", Z), ("Y", Y), ("x", x)):
+        if not np.all(np.isfinite(arr)):
+            raise InputError(name, "non-finite entries", "finite numbers")
+    if np.any(x < 0):
+        raise InputError("x", "negative entries", "non-negative gross output")
+    if not (psi >= 0 and inventory_tau > 0 and alpha_tau > 0 and year_to_day > 0):
+        raise InputError(
+            "psi/inventory_tau/alpha_tau/year_to_day",
+            (psi, inventory_tau, alpha_tau, year_to_day),
+            "psi >= 0 and positive times",
+        )
+    if not (1.0 <= alpha_base <= alpha_max):
+        raise InputError("alpha_base/alpha_max", (alpha_base, alpha_max), "1 <= base <= max")
+    F = Y.shape[1] // R
+
+    A_calc = _safe_div(Z, x[None, :])
+    if A is None:
+        A = A_calc
+    else:
+        A = np.asarray(A, dtype=float)
+        if A.shape != (n, n) or not np.allclose(A, A_calc, rtol=1e-5, atol=1e-8):
+            raise InputError("A", "inconsistent with Z / x", "np.allclose(A, Z / x)")
+
+    s = np.broadcast_to(np.asarray(inventory_days, dtype=float), (p,)).copy()
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise InputError("inventory_days", inventory_days, "finite positive days")
+    s = np.where(s <= 1.0, 2.0, s)
+
+    sector_of = np.arange(n) % p
+    region_of = np.arange(n) // p
+    fd_region_of = np.arange(R * F) // F
+    Isum = (sector_of[None, :] == np.arange(p)[:, None]).astype(float)
+
+    Z0 = Z / year_to_day
+    Y0 = Y / year_to_day
+    X0 = x / year_to_day
+    AS = Isum @ A
+    # ARIO.md §2.3: YEARLY aggregated flow compared with DAILY output (BoARIO's quirk).
+    theta = (Isum @ Z) > _THETA_THRESHOLD * X0[None, :]
+    S0 = s[:, None] * AS * X0[None, :]
+
+    return Prepared(
+        n_regions=R,
+        n_sectors=p,
+        n=n,
+        n_fd=F,
+        Z0=_readonly(Z0),
+        Y0=_readonly(Y0),
+        X0=_readonly(X0),
+        y=_readonly(Y0.sum(axis=1)),
+        A=_readonly(A),
+        Isum=_readonly(Isum),
+        AS=_readonly(AS),
+        theta=_readonly(theta),
+        s=_readonly(s),
+        S0=_readonly(S0),
+        cap_ratio_guard=_readonly(X0 == 0),
+        sector_of=_readonly(sector_of),
+        region_of=_readonly(region_of),
+        fd_region_of=_readonly(fd_region_of),
+        psi=float(psi),
+        kappa_inv=1.0 / float(inventory_tau),
+        kappa_alpha=1.0 / float(alpha_tau),
+        alpha_base=float(alpha_base),
+        alpha_max=float(alpha_max),
+    )
+
+
+def initial_state(prep: Prepared) -> State:
+    """Initial state of ARIO.md §3.
+
+    Stocks at the full target ``s * AS * X0`` (no psi), orders ``O = Z0``, ``alpha = 1``
+    (``alpha_base``) and previous production ``X0``.
+
+    Parameters
+    ----------
+    prep : Prepared
+
+    Returns
+    -------
+    State
+        Fresh, writable copies.
+    """
+    return State(
+        S=np.array(prep.S0, copy=True),
+        O=np.array(prep.Z0, copy=True),
+        alpha=np.full(prep.n, prep.alpha_base),
+        X_prev=np.array(prep.X0, copy=True),
+    )
+
+
+def _active_window(k: int, d: int, tau: int) -> tuple[int, int]:
+    """Steps during which BoARIO tracks an arbitrary event (happening or recovering)."""
+    return k, k + d + tau
+
+
+def capacity_loss_schedule(
+    delta0=None,
+    k: int | None = None,
+    d: int | None = None,
+    tau: int | None = None,
+    T: int | None = None,
+    *,
+    events: Sequence[tuple] | None = None,
+    allow_overlap: bool = False,
+) -> np.ndarray:
+    r"""Capacity-loss schedule ``Delta`` of BoARIO arbitrary events (ARIO.md §4 closed form).
+
+    For one event with impact ``delta0``, occurrence ``k``, duration ``d`` and linear
+    recovery time ``tau``::
+
+        Delta(t) = 0                                          t <= k
+                   delta0                                     k+1 <= t <= k+d+1
+                   round6(delta0 * (1 - (t-k-d-2)/tau))       k+d+2 <= t <= k+d+2+tau
+                   0                                          t >  k+d+2+tau
+
+    i.e. the loss enters capacity one step late, stays at full strength for ``d + 2``
+    steps and then falls linearly, rounded to 6 decimals as BoARIO does.
+
+    Parameters
+    ----------
+    delta0 : array_like, shape (n,), optional
+        Share of capacity lost per industry, in [0, 1]. Omit when using ``events`` only.
+    k, d, tau : int
+        BoARIO's occurrence (>= 1), duration (>= 1) and recovery time (>= 1), in steps.
+    T : int
+        Number of steps (rows of the schedule). Required.
+    events : sequence of (delta0, k, d, tau), optional
+        Further events. All events are combined by element-wise maximum.
+    allow_overlap : bool, default False
+        BoARIO 0.7.2 crashes when two arbitrary events are tracked at the same step
+        (steps ``k .. k+d+tau`` of each). By default such overlap raises; with ``True`` the
+        schedules are combined by maximum anyway (beyond what BoARIO can run).
+
+    Returns
+    -------
+    ndarray, shape (T, n)
+        ``Delta[t]`` is the loss applied to capacity at step ``t``.
+
+    Raises
+    ------
+    InputError
+        On invalid event parameters or overlapping events.
+    """
+    if T is None or int(T) != T or T < 1:
+        raise InputError("T", T, "a positive integer number of steps")
+    T = int(T)
+    evs = []
+    if delta0 is not None:
+        evs.append((delta0, k, d, tau))
+    if events is not None:
+        evs.extend(tuple(e) for e in events)
+    if not evs:
+        raise InputError("events", evs, "at least one event (delta0, k, d, tau)")
+
+    out = None
+    windows = []
+    t = np.arange(T)[:, None]
+    for idx, (dl, ek, ed, et) in enumerate(evs):
+        dl = np.asarray(dl, dtype=float).reshape(-1)
+        if out is None:
+            out = np.zeros((T, dl.size))
+        if dl.shape != (out.shape[1],):
+            raise InputError(f"events[{idx}].delta0", dl.shape, f"({out.shape[1]},)")
+        if not np.all((dl >= 0) & (dl <= 1)):
+            raise InputError(f"events[{idx}].delta0", "values outside [0, 1]", "[0, 1]")
+        for name, v in (("k", ek), ("d", ed), ("tau", et)):
+            if v is None or int(v) != v or v < 1:
+                raise InputError(f"events[{idx}].{name}", v, "an integer >= 1")
+        ek, ed, et = int(ek), int(ed), int(et)
+        windows.append(_active_window(ek, ed, et))
+
+        full = (t >= ek + 1) & (t <= ek + ed + 1)
+        rec = (t >= ek + ed + 2) & (t <= ek + ed + 2 + et)
+        frac = 1.0 - (t - ek - ed - 2) / et  # (T, 1)
+        ramp = np.round(dl[None, :] * frac, 6)
+        sched = np.where(full, dl[None, :], np.where(rec, ramp, 0.0))
+        out = np.maximum(out, sched)
+
+    if not allow_overlap:
+        ws = sorted(windows)
+        for (a0, a1), (b0, b1) in zip(ws, ws[1:]):
+            if b0 <= a1:
+                raise InputError(
+                    "events",
+                    f"tracked windows [{a0}, {a1}] and [{b0}, {b1}] overlap",
+                    "non-overlapping arbitrary events (BoARIO 0.7.2 crashes otherwise)",
+                )
+    return out + 0.0  # normalise -0.0
+
+
+def _as_beta(beta, n: int, R: int, name: str) -> np.ndarray | None:
+    if beta is None:
+        return None
+    b = np.asarray(beta, dtype=float)
+    if b.shape != (n, R):
+        raise InputError(name, b.shape, f"({n}, {R})")
+    return b
+
+
+def step(
+    prep: Prepared,
+    state: State,
+    t: int,
+    delta_t=None,
+    beta_t=None,
+    beta_next=None,
+) -> tuple[State, dict]:
+    r"""Advance one path by one day: ARIO.md §5.1 (E → A → P → D → R → Q) plus export limits.
+
+    Parameters
+    ----------
+    prep : Prepared
+        Output of :func:`prepare`.
+    state : State
+        ``S(t)``, ``O(t)``, ``alpha(t-1)``, ``X(t-1)``. Not modified.
+    t : int
+        Step index (BoARIO's ``current_temporal_unit``); ``alpha`` is updated from ``t = 2``.
+    delta_t : array_like, shape (n,), optional
+        Capacity share lost at this step, ``Delta(t)`` (a row of
+        :func:`capacity_loss_schedule`, lag and rounding included). Default 0.
+    beta_t : array_like, shape (n, R), optional
+        Availability of supplier ``i``'s flows to buyers in region ``r`` today. Default 1.
+    beta_next : array_like, shape (n, R), optional
+        Availability on day ``t + 1``, used to weight suppliers in the orders for ``t + 1``.
+        Default 1.
+
+    Returns
+    -------
+    new_state : State
+        ``S(t+1)``, ``O(t+1)``, ``alpha(t)``, ``X(t)``.
+    record : dict of ndarray
+        ``production`` X(t); ``production_capacity`` cap(t); ``production_opt`` Xopt(t);
+        ``overproduction`` alpha(t); ``demand`` D(t) (effective); ``intermediate_demand``
+        rowsum of the effective orders; ``stocks`` S(t) before production;
+        ``final_demand_undist`` unmet final demand summed over final-demand columns,
+        by supplier industry (n,); ``final_demand_unmet`` the same by consumer region x
+        product, flattened region-major (n,); ``crashed`` True if a stock of S(t+1) is
+        negative or NaN.
+    """
+    p, R, n = prep.n_sectors, prep.n_regions, prep.n
+    S, O, alpha, X_prev = state
+    Y0, X0, AS = prep.Y0, prep.X0, prep.AS
+    bt = _as_beta(beta_t, n, R, "beta_t")
+    bn = _as_beta(beta_next, n, R, "beta_next")
+
+    # E. events: Delta(t) is precomputed (lag and rounding included).
+    delta = np.zeros(n) if delta_t is None else np.asarray(delta_t, dtype=float)
+
+    # Effective demand after export restrictions (identity when beta is None / ones).
+    if bt is None:
+        O_eff, Y_eff = O, Y0
+    else:
+        O_eff = O * bt[:, prep.region_of]
+        Y_eff = Y0 * bt[:, prep.fd_region_of]
+    D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
+
+    # A. overproduction (from t = 2), compared with LAST step's production.
+    if t >= 2:
+        zeta = _safe_div(D - X_prev, D)
+        alpha = np.maximum(
+            1.0,
+            alpha
+            + prep.kappa_alpha
+            * np.where(zeta != 0, (prep.alpha_max - alpha) * zeta, prep.alpha_base - alpha),
+        )
+    else:
+        alpha = np.array(alpha, dtype=float, copy=True)
+
+    # P. production: capacity, demand, then the psi inventory constraint on Xopt(t).
+    cap = X0 * (1.0 - delta) * alpha
+    Xopt = np.minimum(D, cap)
+    C = prep.psi * prep.s[:, None] * AS * Xopt[None, :]
+    binding = prep.theta & (C != 0)
+    rho = np.ones_like(C)
+    rho[binding] = np.minimum(1.0, S[binding] / C[binding])
+    X = Xopt * rho.min(axis=0)
+
+    # D. proportional rationing of every demand column, then stocks.
+    frac = _safe_div(X, D)
+    G_int = O_eff * frac[:, None]
+    G_fd = Y_eff * frac[:, None]
+    inflow = G_int.reshape(R, p, n).sum(axis=0)  # = Isum @ G_int (industries region-major)
+    use = AS * X[None, :]
+    if np.allclose(inflow, use, rtol=_RTOL, atol=_ATOL):
+        S_new = np.array(S, copy=True)
+    else:
+        S_new = S - use + inflow
+    crashed = bool(np.any(S_new < 0) or np.any(np.isnan(S_new)))
+    H = Y0 - G_fd  # blocked final demand counts as unmet
+    undist = H.sum(axis=1)
+    F = prep.n_fd
+    unmet = H.reshape(R, p, R, F).sum(axis=(0, 3)).T.reshape(n)  # (consumer region, product)
+
+    # R. event recovery: folded into the precomputed schedule.
+
+    # Q. orders for step t+1.
+    goal = prep.s[:, None] * AS * Xopt[None, :]
+    if np.allclose(S_new, goal, rtol=_RTOL, atol=_ATOL):
+        gap = np.zeros_like(goal)
+    else:
+        gap = prep.kappa_inv * np.maximum(goal - S_new, 0.0)
+    Nq = gap + use
+    cap_ratio = np.where(prep.cap_ratio_guard, 1.0, _safe_div(cap, X0))
+    w = prep.Z0 * cap_ratio[:, None]
+    if bn is not None:
+        w = w * bn[:, prep.region_of]
+    block = w.reshape(R, p, n).sum(axis=0)  # (p, n): sum over supplier regions
+    sigma = _safe_div(w, block[prep.sector_of, :])
+    O_new = sigma * Nq[prep.sector_of, :]
+
+    record = {
+        "production": X,
+        "production_capacity": cap,
+        "production_opt": Xopt,
+        "overproduction": alpha,
+        "demand": D,
+        "intermediate_demand": O_eff.sum(axis=1),
+        "stocks": np.array(S, copy=True),
+        "final_demand_undist": undist,
+        "final_demand_unmet": unmet,
+        "crashed": crashed,
+    }
+    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X), record
+
+
+_RECORD_SHAPES = {
+    "production": "n",
+    "production_capacity": "n",
+    "production_opt": "n",
+    "overproduction": "n",
+    "demand": "n",
+    "intermediate_demand": "n",
+    "stocks": "pn",
+    "final_demand_undist": "n",
+    "final_demand_unmet": "n",
+}
+
+
+def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) -> dict:
+    """Run one path for ``T`` days from the initial state of ARIO.md §3.
+
+    Parameters
+    ----------
+    prep : Prepared
+        Output of :func:`prepare`.
+    T : int
+        Number of steps (days), ``t = 0 .. T-1``.
+    delta_schedule : array_like, shape (T, n), optional
+        ``Delta(t)`` per step (see :func:`capacity_loss_schedule`). Default: no loss.
+    beta_schedule : array_like, shape (T, n, R) or (n, R), optional
+        Export availability per day (a 2-D array applies to every day). Default: all ones.
+        Orders placed at step ``t`` use ``beta_schedule[t + 1]`` (the last row for
+        ``t = T - 1``).
+
+    Returns
+    -------
+    dict
+        ``production``, ``production_capacity``, ``production_opt``, ``overproduction``,
+        ``demand``, ``intermediate_demand``, ``final_demand_undist``,
+        ``final_demand_unmet``: arrays of shape (T, n); ``stocks``: (T, p, n) (before
+        production); ``crashed``: bool; ``crash_step``: step at which a stock became
+        negative or NaN (-1 if none). After a crash the loop stops: the crash step's row is
+        filled, later rows are NaN (ARIO.md §7).
+    """
+    if int(T) != T or T < 1:
+        raise InputError("T", T, "a positive integer number of steps")
+    T = int(T)
+    n, p, R = prep.n, prep.n_sectors, prep.n_regions
+    if delta_schedule is not None:
+        delta_schedule = np.asarray(delta_schedule, dtype=float)
+        if delta_schedule.shape != (T, n):
+            raise InputError("delta_schedule", delta_schedule.shape, f"({T}, {n})")
+    if beta_schedule is not None:
+        beta_schedule = np.asarray(beta_schedule, dtype=float)
+        if beta_schedule.shape == (n, R):
+            beta_schedule = np.broadcast_to(beta_schedule, (T, n, R))
+        if beta_schedule.shape != (T, n, R):
+            raise InputError("beta_schedule", beta_schedule.shape, f"({T}, {n}, {R}) or ({n}, {R})")
+
+    out = {
+        k: np.full((T, n) if shp == "n" else (T, p, n), np.nan)
+        for k, shp in _RECORD_SHAPES.items()
+    }
+    state = initial_state(prep)
+    crash_step = -1
+    for t in range(T):
+        dt = None if delta_schedule is None else delta_schedule[t]
+        if beta_schedule is None:
+            bt = bn = None
+        else:
+            bt = beta_schedule[t]
+            bn = beta_schedule[min(t + 1, T - 1)]
+        state, rec = step(prep, state, t, dt, bt, bn)
+        for k in _RECORD_SHAPES:
+            out[k][t] = rec[k]
+        if rec["crashed"]:
+            crash_step = t
+            break
+    out["crashed"] = crash_step >= 0
+    out["crash_step"] = crash_step
+    return out

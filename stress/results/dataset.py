@@ -1,0 +1,153 @@
+"""Engine results -> one ``xarray.Dataset`` with CF-style attributes, written atomically.
+
+Dimensions: ``region``, ``sector``, ``quantile``, ``week`` (and ``day`` for trajectories).
+Every variable has ``units`` and ``long_name``; ``ds.attrs`` hold the provenance (resolved
+config, seed, number of paths, versions, device, wall time).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from stress.errors import InputError
+from stress.metrics import FIXED_POINT, Accumulator, histogram_quantiles
+from stress.mrio.tables import Mrio
+
+Z95 = 1.959963984540054  # two-sided 95 % normal quantile
+
+
+def tail_stats(values: np.ndarray, q: np.ndarray) -> dict[str, np.ndarray]:
+    """Monte Carlo statistics of per-path losses. Shapes: ``(N, k), (Q,) -> (k,) or (Q, k)``.
+
+    Returns the mean and its standard error, empirical quantiles (``method="inverted_cdf"``,
+    the value-at-risk), distribution-free 95 % confidence bounds of each quantile from the
+    binomial distribution of order statistics (normal approximation), and the expected
+    shortfall ``E[L | L >= VaR_q]``.
+    """
+    N = values.shape[0]
+    srt = np.sort(values, axis=0)
+    mean = values.mean(axis=0)
+    se = values.std(axis=0, ddof=1) / np.sqrt(N) if N > 1 else np.full(values.shape[1], np.nan)
+    var = np.quantile(values, q, axis=0, method="inverted_cdf")
+    half = Z95 * np.sqrt(N * q * (1 - q))
+    lo_rank = np.clip(np.floor(N * q - half).astype(int), 0, N - 1)
+    hi_rank = np.clip(np.ceil(N * q + half).astype(int), 0, N - 1)
+    es = np.empty_like(var)
+    for k, qk in enumerate(q):
+        start = min(int(np.ceil(N * qk)) - 1, N - 1) if qk > 0 else 0
+        es[k] = srt[max(start, 0) :].mean(axis=0)
+    return {"mean": mean, "se": se, "quantile": var, "lower": srt[lo_rank], "upper": srt[hi_rank], "es": es}
+
+
+def _var(dims: tuple[str, ...], data: np.ndarray, units: str, long_name: str, **extra: Any) -> xr.Variable:
+    return xr.Variable(dims, np.asarray(data), attrs={"units": units, "long_name": long_name, **extra})
+
+
+def to_dataset(
+    acc: Accumulator,
+    scalars: np.ndarray,
+    mrio: Mrio,
+    *,
+    horizon: int,
+    quantiles: list[float],
+    hist_range: tuple[float, float],
+    year_to_day: float,
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """Build the run's Dataset from the engine's accumulators and retained per-path scalars."""
+    R, p = len(mrio.regions), len(mrio.sectors)
+    q = np.asarray(quantiles, float)
+    unit = mrio.unit
+    count = int(acc.count)
+    base = (mrio.x / year_to_day) * horizon  # (n,) output over the horizon
+    share_mean = acc.share_sum / FIXED_POINT / count
+    share_sq = acc.share_sq / FIXED_POINT / count
+    share_se = np.sqrt(np.maximum(share_sq - share_mean**2, 0) * count / max(count - 1, 1) / count)
+    v = np.divide(mrio.value_added, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0)
+    share_q = histogram_quantiles(acc.hist, q, *hist_range)
+    halt = np.cumsum(acc.halt_week[:, :-1], axis=1) / count  # (n, W): halt within N weeks
+    grid = lambda a: a.reshape(*a.shape[:-1], R, p)  # noqa: E731
+    rs = ("region", "sector")
+
+    out = tail_stats(scalars[:, : 2 * R + 2], q)
+    reg = lambda k, sl: out[k][..., sl]  # noqa: E731
+    o_sl, va_sl = slice(0, R), slice(R, 2 * R)
+    data = {
+        "baseline_output": _var(rs, grid(base), unit, "output over the horizon without disruption"),
+        "output_loss_mean": _var(rs, grid(share_mean * base), unit, "expected lost output over the horizon"),
+        "output_loss_se": _var(rs, grid(share_se * base), unit, "Monte Carlo standard error of the expected lost output"),
+        "output_loss_share_mean": _var(rs, grid(share_mean), "1", "expected lost output as a share of baseline output"),
+        "output_loss_share_quantile": _var(
+            ("quantile", *rs), grid(share_q), "1", "quantile of lost output as a share of baseline output",
+            method=f"histogram sketch, exact to one bin width {(hist_range[1] - hist_range[0]) / acc.hist.shape[1]:g}",
+        ),
+        "value_added_loss_mean": _var(rs, grid(share_mean * base * v), unit, "expected lost value added over the horizon"),
+        "halt_probability": _var(
+            ("week", *rs), grid(halt.T), "1", "probability that production falls below the halt threshold within N weeks"
+        ),
+    }
+    for prefix, sl, what in (("region_output_loss", o_sl, "lost output"), ("region_value_added_loss", va_sl, "lost value added")):
+        data[f"{prefix}_mean"] = _var(("region",), reg("mean", sl), unit, f"expected {what} by region")
+        data[f"{prefix}_se"] = _var(("region",), reg("se", sl), unit, f"Monte Carlo standard error of expected {what} by region")
+        data[f"{prefix}_quantile"] = _var(("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region")
+        data[f"{prefix}_quantile_lower"] = _var(("quantile", "region"), reg("lower", sl), unit, f"lower 95 % confidence bound of the quantile of {what}")
+        data[f"{prefix}_quantile_upper"] = _var(("quantile", "region"), reg("upper", sl), unit, f"upper 95 % confidence bound of the quantile of {what}")
+        data[f"{prefix}_expected_shortfall"] = _var(("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile")
+    for prefix, col, what in (("world_output_loss", 2 * R, "lost output"), ("world_value_added_loss", 2 * R + 1, "lost value added")):
+        data[f"{prefix}_mean"] = _var((), out["mean"][col], unit, f"expected world {what}")
+        data[f"{prefix}_se"] = _var((), out["se"][col], unit, f"Monte Carlo standard error of expected world {what}")
+        data[f"{prefix}_quantile"] = _var(("quantile",), out["quantile"][:, col], unit, f"quantile of world {what}")
+        data[f"{prefix}_quantile_lower"] = _var(("quantile",), out["lower"][:, col], unit, f"lower 95 % confidence bound of the quantile of world {what}")
+        data[f"{prefix}_quantile_upper"] = _var(("quantile",), out["upper"][:, col], unit, f"upper 95 % confidence bound of the quantile of world {what}")
+        data[f"{prefix}_expected_shortfall"] = _var(("quantile",), out["es"][:, col], unit, f"expected shortfall of world {what}")
+    coords = {
+        "region": ("region", list(mrio.regions)),
+        "sector": ("sector", list(mrio.sectors)),
+        "quantile": ("quantile", q, {"units": "1", "long_name": "probability level"}),
+        "week": ("week", np.arange(1, halt.shape[1] + 1), {"units": "week", "long_name": "weeks since day 0"}),
+    }
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update({k: _attr(v) for k, v in attrs.items()})
+    ds.attrs["crashed_paths"] = int(acc.crashed)
+    ds.attrs["n_paths_counted"] = count
+    ds.attrs["Conventions"] = "CF-1.10"
+    return ds
+
+
+def _attr(value: Any) -> Any:
+    """netCDF attributes take strings and numbers only."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str | int | float | np.integer | np.floating):
+        return value
+    return str(value)
+
+
+def write_atomic(ds: xr.Dataset, path: Path) -> Path:
+    """Write ``ds`` to netCDF under a temporary name in the same folder, then rename.
+
+    A killed run leaves either the complete file or none (plus, at worst, a stray temporary).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError("output directory", str(path.parent), f"a writable folder ({exc.strerror})") from None
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

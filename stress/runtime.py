@@ -1,0 +1,51 @@
+"""Process-level JAX setup, done once before any array exists, and run provenance."""
+
+from __future__ import annotations
+
+import os
+import platform as _platform
+from importlib import metadata
+from typing import Any
+
+from stress.config import RuntimeConfig
+
+
+def setup(cfg: RuntimeConfig) -> dict[str, Any]:
+    """Enable 64-bit types and fix the platform for the whole process; return provenance.
+
+    ``jax_enable_x64`` is a process-wide switch and is always on: the accumulators are int64
+    and the ARIO equality tests (``zeta == 0``, ``allclose`` short-cuts, 6-decimal rounding) are
+    float64 behaviours. ``precision`` only chooses the dtype of the kernel's arrays.
+    """
+    if cfg.platform:
+        os.environ.setdefault("JAX_PLATFORMS", "cuda" if cfg.platform == "gpu" else cfg.platform)
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    if cfg.platform:
+        jax.config.update("jax_platforms", "cuda" if cfg.platform == "gpu" else cfg.platform)
+    return provenance()
+
+
+def provenance() -> dict[str, Any]:
+    """Versions and device of this process."""
+    import jax
+
+    dev = jax.devices()[0]
+
+    def version(pkg: str) -> str:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {
+        "stress_version": version("stress"),
+        "jax_version": jax.__version__,
+        "jaxlib_version": version("jaxlib"),
+        "device": f"{dev.platform} ({getattr(dev, 'device_kind', dev.platform)})",
+        "device_count": jax.device_count(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "python_version": _platform.python_version(),
+        "host": _platform.machine(),
+    }
