@@ -103,6 +103,7 @@ class Metrics:
         """
         n = tables.X0.shape[0]
         base = tables.X0 * horizon
+        base = base[None, :]
         share = jnp.where(base > 0, summary.lost / jnp.where(base > 0, base, 1), 0)  # (B, n)
         w = mask.astype(jnp.int64)
         fixed = lambda v: jnp.round(v * FIXED_POINT).astype(jnp.int64)  # noqa: E731

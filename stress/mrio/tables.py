@@ -39,6 +39,11 @@ class Mrio:
         Gross output, money per year. Shape ``(n,)``.
     unit
         Money unit of ``Z``, ``Y`` and ``x`` (e.g. ``"billion USD (2024)"``).
+    criticality
+        Optional share of each buying industry's output that needs each product in fixed
+        proportion, in ``[0, 1]``. Shape ``(p, n)``. ``None`` means 1 everywhere (pure ARIO).
+    meta
+        Free-form provenance (source files, description).
     """
 
     name: str
@@ -49,6 +54,7 @@ class Mrio:
     Y: np.ndarray
     x: np.ndarray
     unit: str
+    criticality: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -130,6 +136,12 @@ def validate(mrio: Mrio, *, rtol: float = 1e-6) -> Mrio:
             f"Z1+Y1={total[worst]:.6g}, x={mrio.x[worst]:.6g})",
             f"a balanced table, x = Z 1 + Y 1 within {rtol:g} (rows {_rows(mrio, unbalanced)})",
         )
+    if mrio.criticality is not None:
+        c = mrio.criticality
+        if np.shape(c) != (p, n):
+            raise InputError(f"{field_}.criticality", f"shape {np.shape(c)}", f"shape {(p, n)} (products x buying industries)")
+        if not np.all(np.isfinite(c)) or c.min() < 0 or c.max() > 1:
+            raise InputError(f"{field_}.criticality", f"values in [{np.nanmin(c):.3g}, {np.nanmax(c):.3g}]", "shares in [0, 1]")
     va = mrio.value_added
     neg_va = va < -rtol * np.maximum(mrio.x, 1e-12)
     if neg_va.any():

@@ -17,6 +17,7 @@ Y_0         daily final demand                              (n, R F)    ``tables
 A^S         input of product q per unit output of j         (p, n)      ``tables.AS``
 theta       "is a real input" mask (ARIO.md §2.3)           (p, n)      ``tables.theta``
 s_q         target inventory, days of use                   (p,)        ``tables.s``
+c_qj        criticality: share of j's output that needs q   (p, n)      ``tables.crit``
 v           value-added coefficients                        (n,)        ``tables.v``
 psi         stock share below which output is cut           ()          ``params.psi``
 kappa_inv   1/tau_inv, share of stock gap ordered per day   ()          ``params.kappa_inv``
@@ -40,8 +41,11 @@ One step (ARIO.md §5, in this order):
 - A  ``zeta = (D - X(t-1)) / D``; for ``t >= 2``,
   ``alpha <- max(1, alpha + kappa_alpha [(alpha^max - alpha) zeta 1{zeta != 0}
   + (alpha^b - alpha) 1{zeta = 0}])``.
-- P  ``X^opt = min(D, Xbar)``; ``X_j = X^opt_j min_q min(1, S_qj / (psi s_q A^S_qj X^opt_j))``
-  over real inputs (Leontief complementarity below psi of target).
+- P  ``X^opt = min(D, Xbar)``; ``X_j = X^opt_j min_q [1 - c_qj (1 - rho_qj)]`` with
+  ``rho_qj = min(1, S_qj / (psi s_q A^S_qj X^opt_j))`` over real inputs (Leontief
+  complementarity below psi of target). ``c = 1`` everywhere is ARIO exactly; ``c_qj < 1``
+  (an extension) says only that share of an aggregated sector's output needs product ``q``
+  in fixed proportion, e.g. the few manufacturers in "other manufacturing" that use magnets.
 - D  Every client of ``i`` receives the share ``X_i / D_i`` of its (effective) order;
   ``S <- S - A^S X + I_sum G`` (skipped when inflow and use are ``allclose``).
 - Q  Orders for ``t + 1``: ``N_qj = kappa_inv max(s_q A^S_qj X^opt_j - S_qj, 0) + A^S_qj X_j``,
@@ -82,6 +86,7 @@ class ArioTables(NamedTuple):
     theta: jax.Array  # (p, n) bool
     s: jax.Array  # (p,) days
     v: jax.Array  # (n,) value added per unit of output
+    crit: jax.Array  # (p, n) criticality of each input (1: ARIO's Leontief constraint)
     fd_region: jax.Array  # (R*F,) int32, region of each final-demand column
     split0: jax.Array  # (n, n) initial supplier shares within each product block ("noalt")
 
@@ -172,6 +177,7 @@ def build_tables(mrio: Mrio, *, inventory_days: float, year_to_day: float, boari
         v=jnp.asarray(v, dtype),
         fd_region=jnp.asarray(np.repeat(np.arange(R), F), jnp.int32),
         split0=jnp.asarray(split0, dtype),
+        crit=jnp.asarray(np.ones((p, n)) if mrio.criticality is None else mrio.criticality, dtype),
     )
 
 
@@ -291,6 +297,7 @@ class Ario:
         C = params.psi * tables.s[:, None] * tables.AS * Xopt[None, :]
         binds = tables.theta & (C != 0)
         ratio = jnp.where(binds, jnp.minimum(1, S / jnp.where(binds, C, 1)), 1)
+        ratio = jnp.where(tables.crit == 1, ratio, 1 - tables.crit * (1 - ratio))
         X = Xopt * ratio.min(axis=0)
 
         # D: proportional rationing, stock update

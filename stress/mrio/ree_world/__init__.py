@@ -1,0 +1,110 @@
+"""The default world shipped with ``stress``: a stylised rare-earth MRIO (7 regions x 12 sectors).
+
+Regions ``CHN, USA, EU, JPN, KOR, ALLY (AUS, CAN, MYS, VNM), ROW``; sectors from ``ree_mining``
+to ``services`` (see :data:`SECTORS`); one final-demand category per region; base year 2024;
+yearly flows in billion USD. :func:`load` reads the shipped CSVs, :func:`build` reconstructs the
+same table from ``data/provenance.csv`` (see ``README.md`` beside this file for the method).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stress.errors import InputError
+from stress.mrio import math as iomath
+from stress.mrio.ree_world.build import (
+    BASE_YEAR,
+    DATA_DIR,
+    DESCRIPTION,
+    FINAL_DEMAND,
+    NAME,
+    PROVENANCE,
+    REE_SECTORS,
+    REGIONS,
+    SECTORS,
+    UNIT,
+    build,
+    column_labels,
+    final_demand_labels,
+)
+from stress.mrio.tables import Mrio, validate
+
+# The package re-exports build() from its own submodule, so `python -m stress.mrio.ree_world.build`
+# finds that submodule already imported and runpy warns; running it twice is harmless (it has no
+# import-time side effects), so this one message is silenced.
+warnings.filterwarnings("ignore", message="'stress.mrio.ree_world.build' found in sys.modules", category=RuntimeWarning)
+
+
+def _read_matrix(path: Path, columns: list[str]) -> np.ndarray:
+    """Read a labelled CSV (rows ``region,sector``) and check its labels against the table order."""
+    frame = pd.read_csv(path, index_col=[0, 1])
+    rows = [(r, s) for r in REGIONS for s in SECTORS]
+    if list(frame.index) != rows:
+        raise InputError(
+            f"world[{NAME}].{path.name}.rows",
+            list(frame.index)[:3],
+            f"rows (region, sector) in the order {rows[:2]}, ...",
+        )
+    if list(frame.columns) != columns:
+        raise InputError(f"world[{NAME}].{path.name}.columns", list(frame.columns)[:3], f"columns {columns[:2]}, ...")
+    return frame.to_numpy(dtype=float)
+
+
+def load(data_dir: Path | str = DATA_DIR) -> Mrio:
+    """Load the shipped REE world table and validate it.
+
+    Parameters
+    ----------
+    data_dir
+        Folder holding ``Z.csv`` and ``Y.csv``; the package's ``data/`` by default.
+
+    Returns
+    -------
+    Mrio
+        Name ``"ree_world"``, unit ``"billion USD (2024)"``; gross output ``x`` is the row sum
+        ``Z 1 + Y 1``. ``meta`` holds ``provenance`` (path of the provenance CSV),
+        ``description``, ``base_year`` and ``data_dir``.
+
+    Raises
+    ------
+    InputError
+        If a file's labels are not in the table order or the table fails validation.
+    """
+    data_dir = Path(data_dir)
+    Z = _read_matrix(data_dir / "Z.csv", column_labels())
+    Y = _read_matrix(data_dir / "Y.csv", final_demand_labels())
+    mrio = Mrio(
+        name=NAME,
+        regions=REGIONS,
+        sectors=SECTORS,
+        final_demand=FINAL_DEMAND,
+        Z=Z,
+        Y=Y,
+        x=iomath.calc_x(Z, Y),
+        unit=UNIT,
+        meta={
+            "description": DESCRIPTION,
+            "provenance": str(PROVENANCE),
+            "base_year": BASE_YEAR,
+            "data_dir": str(data_dir.resolve()),
+        },
+    )
+    return validate(mrio)
+
+
+__all__ = [
+    "BASE_YEAR",
+    "FINAL_DEMAND",
+    "NAME",
+    "PROVENANCE",
+    "REE_SECTORS",
+    "REGIONS",
+    "SECTORS",
+    "UNIT",
+    "build",
+    "load",
+]

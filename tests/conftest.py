@@ -1,0 +1,47 @@
+"""Shared fixtures. JAX runs on the CPU with 64-bit types, as the CLI sets it up."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import pytest  # noqa: E402
+
+from stress.config import RuntimeConfig  # noqa: E402
+from stress.runtime import setup  # noqa: E402
+
+setup(RuntimeConfig())
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Fixed seed for randomised tests; set STRESS_TEST_SEED to fuzz.
+SEED = int(os.environ.get("STRESS_TEST_SEED", "0"))
+
+
+@pytest.fixture(scope="session")
+def pymrio_test():
+    """pymrio's test MRIO, sorted as BoARIO sorts it."""
+    from stress.config import WorldConfig
+    from stress.mrio.io import load
+
+    return load(WorldConfig(name="pymrio_test"))
+
+
+@pytest.fixture(scope="session")
+def ree_world():
+    """The default world shipped with the package."""
+    from stress.mrio.ree_world import load
+
+    return load()
+
+
+def ario_setup(mrio, *, boario_quirks=True, **params):
+    """Tables, parameters and model with ARIO.md's parameter set (overridable)."""
+    from stress.propagation import ario
+
+    p = dict(psi=0.8, inventory_tau=60.0, alpha_base=1.0, alpha_max=1.25, alpha_tau=365.0)
+    p.update(params)
+    tables = ario.build_tables(mrio, inventory_days=90.0, year_to_day=365.0, boario_quirks=boario_quirks, dtype=jnp.float64)
+    return tables, ario.build_params(dtype=jnp.float64, **p)

@@ -1,0 +1,163 @@
+"""The JAX ARIO kernel against BoARIO's reference values, the NumPy oracle and closed forms."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import ario_setup
+
+from stress.propagation import ario
+from stress.propagation import reference as ref
+
+
+def _event(mrio, impacts: dict, k: int, d: int, tau: int) -> ario.Disruption:
+    """A BoARIO arbitrary event (occurrence k, duration d, recovery tau) in our semantics:
+    start_day = k + 1, duration_days = d + 2, recovery_days = tau (ARIO.md §4)."""
+    delta = np.zeros(mrio.n)
+    for (r, s), f in impacts.items():
+        delta[mrio.index(r, s)] = f
+    dis = ario.no_disruption(mrio.n, len(mrio.regions), jnp.float64)
+    return dis._replace(
+        loss=jnp.asarray(delta[None]),
+        loss_start=jnp.array([k + 1.0]),
+        loss_days=jnp.array([d + 2.0]),
+        loss_recovery=jnp.array([float(tau)]),
+    )
+
+
+def _simulate(mrio, dis, T, model=None, **params):
+    tables, par = ario_setup(mrio, **params)
+    model = model or ario.Ario()
+    rec = jax.jit(model.simulate, static_argnums=3)(tables, par, dis, T)
+    return jax.device_get(rec), np.asarray(tables.X0)
+
+
+CASE_A = ({("reg1", "manufactoring"): 0.5, ("reg2", "electricity"): 0.3}, 10, 5, 30, 150)
+CASE_B = ({("reg3", "mining"): 0.9, ("reg3", "manufactoring"): 0.6, ("reg1", "electricity"): 0.4}, 5, 20, 60, 300)
+STEERING = ({("reg3", "mining"): 0.5}, 5, 60, 90, 365)
+
+# ARIO.md §10 prints BoARIO's values to 8-10 significant digits: the tolerance is half a unit
+# in the last printed digit (at most 6e-9 relative for ratios, 1e-9 relative for the sums).
+
+
+def _ratio(rec, X0, mrio, r, s, day):
+    i = mrio.index(r, s)
+    return rec.production[day, i] / X0[i]
+
+
+def test_case_a_matches_boario(pymrio_test):
+    imp, k, d, tau, T = CASE_A
+    rec, X0 = _simulate(pymrio_test, _event(pymrio_test, imp, k, d, tau), T)
+    m = pymrio_test
+    for day, want in ((10, 1.0), (11, 0.5), (17, 0.5010187218), (18, 0.5178940869), (40, 0.8893935739), (149, 1.000125224)):
+        assert _ratio(rec, X0, m, "reg1", "manufactoring", day) == pytest.approx(want, abs=5e-11 if day != 149 else 5e-10)
+    assert _ratio(rec, X0, m, "reg2", "mining", 17) == pytest.approx(0.8922711196, abs=5e-11)
+    assert _ratio(rec, X0, m, "reg2", "mining", 40) == pytest.approx(0.972288064, abs=5e-10)
+    assert (X0 - rec.production).sum() == pytest.approx(8592804.69, abs=5e-3)
+    assert rec.final_demand_unmet.sum() == pytest.approx(8499505.23, abs=5e-3)
+    assert rec.overproduction.max() == pytest.approx(1.00714038396, abs=5e-12)
+
+
+def test_case_b_inventory_constraint_matches_boario(pymrio_test):
+    imp, k, d, tau, T = CASE_B
+    rec, X0 = _simulate(pymrio_test, _event(pymrio_test, imp, k, d, tau), T)
+    m = pymrio_test
+    assert _ratio(rec, X0, m, "reg3", "mining", 6) == pytest.approx(0.1, abs=1e-12)
+    assert _ratio(rec, X0, m, "reg3", "mining", 28) == pytest.approx(0.11651766, abs=5e-9)
+    assert _ratio(rec, X0, m, "reg3", "construction", 40) == pytest.approx(0.9751295411, abs=5e-11)
+    assert (X0 - rec.production).sum() == pytest.approx(29487099.14, abs=5e-3)
+    assert rec.overproduction.max() == pytest.approx(1.02928477271, abs=5e-12)
+    S0 = rec.stocks[0]
+    assert np.min(rec.stocks[:, S0 > 0] / S0[S0 > 0]) == pytest.approx(0.71898576, abs=5e-9)
+
+
+def test_steering_default_matches_boario(pymrio_test):
+    imp, k, d, tau, T = STEERING
+    rec, X0 = _simulate(pymrio_test, _event(pymrio_test, imp, k, d, tau), T)
+    m = pymrio_test
+    for (r, s), (want, day) in {("reg3", "construction"): (0.90741708, 95), ("reg3", "food"): (0.93672139, 97)}.items():
+        i = m.index(r, s)
+        ratio = rec.production[:, i] / X0[i]
+        assert int(np.argmin(ratio)) == day
+        assert ratio.min() == pytest.approx(want, abs=5e-9)
+    assert _ratio(rec, X0, m, "reg3", "mining", 67) == pytest.approx(0.50991045, abs=5e-9)
+    assert _ratio(rec, X0, m, "reg3", "mining", 68) == pytest.approx(0.51573254, abs=5e-9)
+
+
+def _beta_schedule(dis, T):
+    """beta(t) for t = 0..T, evaluated one day at a time on the host."""
+    return np.stack([np.asarray(ario.availability(dis, jnp.asarray(t))) for t in range(T + 1)])
+
+
+def test_export_cutoff_matches_numpy_reference(pymrio_test):
+    """Kernel vs the independent NumPy implementation, with a capacity loss and an export
+    restriction that closes, then reopens link by link. Both run in float64; the bound allows
+    for a different order of summation (1e-10 of the series' largest value)."""
+    m = pymrio_test
+    R, T = len(m.regions), 200
+    dis = _event(m, {("reg2", "electricity"): 0.3}, 10, 5, 30)
+    export = np.zeros(m.n)
+    export[[m.index("reg1", "mining"), m.index("reg1", "manufactoring")]] = 1.0
+    resume = np.array([[40.0, 55.0], [62.0, 90.0], [45.0, np.inf], [70.0, 71.0], [33.0, 120.0], [50.0, 51.0]])
+    dis = dis._replace(
+        export_mask=jnp.asarray(export),
+        dest_mask=jnp.asarray(np.array([0.0, 1, 1, 1, 1, 1])),
+        cut_start=jnp.asarray(3.0),
+        resume_day=jnp.asarray(resume),
+    )
+    rec, X0 = _simulate(m, dis, T)
+    delta = np.stack([np.asarray(ario.capacity_loss(dis, jnp.asarray(t), round6=True)) for t in range(T)])
+    assert delta.max() == pytest.approx(0.3)
+    prep = ref.prepare(m.Z, m.Y, m.x, R, len(m.sectors))
+    # The reference serves orders placed on day t with beta[t + 1] (last row at t = T - 1).
+    want = ref.simulate(prep, T, delta_schedule=delta, beta_schedule=_beta_schedule(dis, T)[:T])
+    assert not want["crashed"]
+    for name in ("production", "production_capacity", "overproduction", "demand"):
+        got = getattr(rec, name)
+        scale = np.abs(want[name]).max()
+        np.testing.assert_allclose(got, want[name], rtol=0, atol=1e-10 * scale, err_msg=name)
+    np.testing.assert_allclose(rec.stocks, want["stocks"], rtol=0, atol=1e-10 * np.abs(want["stocks"]).max())
+    np.testing.assert_allclose(rec.final_demand_unmet, want["final_demand_undist"], rtol=0, atol=1e-10 * X0.max())
+    # The restriction bit: blocked buyers lost supply, so production fell somewhere by > 1 %.
+    assert (want["production"] / X0).min() < 0.99
+
+
+@pytest.mark.parametrize("world", ["pymrio_test", "ree_world"])
+def test_no_shock_stays_at_fixed_point(world, request):
+    mrio = request.getfixturevalue(world)
+    rec, X0 = _simulate(mrio, ario.no_disruption(mrio.n, len(mrio.regions), jnp.float64), 365)
+    # ARIO.md §3: D(0) = X0 to about 1e-15 relative; over a year the drift stays at rounding level.
+    np.testing.assert_allclose(rec.production, np.broadcast_to(X0, rec.production.shape), rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(rec.overproduction, 1.0)
+    assert rec.final_demand_unmet.max() <= 1e-12 * X0.max()
+
+
+def test_linear_limit_is_dynamic_inoperability_model(pymrio_test):
+    """With the inventory constraint off (psi = 0), no overproduction, no restoration orders and
+    fixed supplier shares, ARIO reduces to X(t) = min(Xbar(t), A X(t-1) + y) (ARIO.md §9): the
+    DIIM with K = I. Under a constant capacity loss the free industries u converge to the mixed
+    Leontief solution q_u* = (I - A*_uu)^-1 A*_us q_s in inoperability terms."""
+    m = pymrio_test
+    T, k, d = 400, 3, 396
+    hit = m.index("reg3", "mining")
+    dis = _event(m, {("reg3", "mining"): 0.4}, k, d, 10)
+    rec, X0 = _simulate(m, dis, T, model=ario.Ario(order_type="noalt"), psi=0.0, alpha_max=1.0, inventory_tau=np.inf)
+    A = m.A
+    y = m.Y.sum(axis=1) / 365.0
+    X = X0.copy()
+    for t in range(T):
+        cap = X0 * (1 - np.asarray(ario.capacity_loss(dis, jnp.asarray(t), round6=True)))
+        X = np.minimum(cap, A @ X + y) if t > 0 else np.minimum(cap, X0)
+        # The recursion and the kernel agree to rounding (1e-12 of output) on every day.
+        np.testing.assert_allclose(rec.production[t], X, rtol=1e-12, atol=1e-9)
+    # DIIM closed form at the end of a long constant loss, with A* = X0^-1 A X0.
+    Astar = A * X0[None, :] / np.where(X0 > 0, X0, 1)[:, None]
+    u = np.setdiff1d(np.arange(m.n), [hit])
+    q_s = np.array([0.4])
+    q_u = np.linalg.solve(np.eye(u.size) - Astar[np.ix_(u, u)], Astar[np.ix_(u, [hit])] @ q_s)
+    q_model = 1 - rec.production[T - 1] / X0
+    # Converges geometrically at rate rho(A) < 0.5 here: after ~390 days the gap is far below 1e-12.
+    np.testing.assert_allclose(q_model[u], q_u, rtol=1e-9, atol=1e-12)
+    assert q_model[hit] == pytest.approx(0.4, abs=1e-12)
