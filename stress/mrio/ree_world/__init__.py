@@ -54,6 +54,28 @@ def _read_matrix(path: Path, columns: list[str]) -> np.ndarray:
     return frame.to_numpy(dtype=float)
 
 
+def read_criticality(path: Path) -> np.ndarray:
+    """Input criticality, shape ``(products, industries)``, from ``criticality.csv``.
+
+    Each row gives the share of a buying sector's output (in every region) that needs the
+    product in fixed proportion; pairs not listed are 1, ARIO's Leontief constraint.
+    """
+    frame = pd.read_csv(path)
+    needed = {"product", "buyer_sector", "share", "tag", "source"}
+    if not needed <= set(frame.columns):
+        raise InputError(f"world[{NAME}].{path.name}.columns", list(frame.columns), "columns " + ", ".join(sorted(needed)))
+    crit = np.ones((len(SECTORS), len(REGIONS) * len(SECTORS)))
+    for row in frame.itertuples(index=False):
+        for label, value in (("product", row.product), ("buyer_sector", row.buyer_sector)):
+            if value not in SECTORS:
+                raise InputError(f"world[{NAME}].{path.name}.{label}", value, "one of " + ", ".join(SECTORS))
+        if not 0.0 <= float(row.share) <= 1.0:
+            raise InputError(f"world[{NAME}].{path.name}.share", row.share, "a share in [0, 1]")
+        q, s = SECTORS.index(row.product), SECTORS.index(row.buyer_sector)
+        crit[q, s :: len(SECTORS)] = float(row.share)
+    return crit
+
+
 def load(data_dir: Path | str = DATA_DIR) -> Mrio:
     """Load the shipped REE world table and validate it.
 
@@ -86,9 +108,11 @@ def load(data_dir: Path | str = DATA_DIR) -> Mrio:
         Y=Y,
         x=iomath.calc_x(Z, Y),
         unit=UNIT,
+        criticality=read_criticality(data_dir / "criticality.csv"),
         meta={
             "description": DESCRIPTION,
             "provenance": str(PROVENANCE),
+            "criticality": str(data_dir / "criticality.csv"),
             "base_year": BASE_YEAR,
             "data_dir": str(data_dir.resolve()),
         },
