@@ -75,10 +75,12 @@ def main(argv: list[str] | None = None) -> None:
     from stress import cli
 
     if command not in cli.COMMANDS:
-        print(f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)}\n\n{USAGE}", file=sys.stderr)
+        print(f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)} (see python -m stress --help)", file=sys.stderr)
         sys.exit(2)
     try:
         precheck(rest, Path(cli.CONFIG_DIR))
+        if not any(a in ("-m", "--multirun") for a in rest):
+            cli.check_composition([a for a in rest if not a.startswith("-")])
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         cli.COMMANDS[command]()
     except SystemExit as exc:
         # Hydra reports composition errors (unknown key, wrong type) with exit code 1 before
-        # the task starts: that is bad input.
+        # the task starts (for sweeps, which are not composed beforehand): that is bad input.
         if exc.code == 1 and not cli.STATE["started"]:
             sys.exit(2)
         raise

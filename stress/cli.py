@@ -39,6 +39,27 @@ def to_config(cfg: DictConfig) -> config.Config:
     return plain
 
 
+def check_composition(overrides: list[str]) -> config.Config:
+    """Compose and validate the config as Hydra will, before any work: unknown keys, wrong types
+    and out-of-range values become one :class:`InputError` instead of Hydra's report."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
+        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+            key = str(cause.full_key)
+            value = getattr(cause, "value", None)
+            if value is None:  # an unknown key: show what was given for it
+                value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key), None)
+            raise InputError(key, value, str(cause.msg).splitlines()[0]) from None
+        raise InputError("overrides", " ".join(overrides), str(exc).splitlines()[0]) from None
+    return config.validate(to_config(cfg))
+
+
 def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 

@@ -49,8 +49,8 @@ class ModelConfig:
 class SamplerConfig:
     """Monte Carlo settings. Results depend on ``seed`` and ``n_paths`` only, never on ``chunk_size``."""
 
-    n_paths: int = 2048
-    chunk_size: int = 512
+    n_paths: int = 8192
+    chunk_size: int = 1024
     seed: int = 0
 
 

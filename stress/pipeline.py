@@ -241,7 +241,7 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 110))
+    console = Console(width=max(Console().width, 130))
     unit = ds.attrs.get("money_unit", "")
     q = list(ds["quantile"].values)
     pick = [x for x in (0.95, 0.99) if x in q] or q[-2:]
@@ -260,17 +260,20 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
         t.add_row(*cells)
     console.print(t)
 
-    loss = ds.output_loss_mean.stack(node=("region", "sector"))
-    order = np.argsort(-loss.values, kind="stable")[:top_n]
+    share = ds.output_loss_share_mean.stack(node=("region", "sector"))
+    order = np.argsort(-share.values, kind="stable")[:top_n]
     week8 = min(8, int(ds.week.max()))
-    t2 = Table(title=f"The {top_n} region-sectors most at risk (by expected lost output)")
-    for col in ("region", "sector", f"expected loss, {unit}", "share of output", f"q{pick[-1] * 100:g} share", f"P(halt ≤ {week8} wk)"):
+    last = int(ds.week.max())
+    t2 = Table(title=f"The {top_n} region-sectors most at risk (by expected lost output as a share of baseline output)")
+    cols = ("region", "sector", "share of output", f"q{pick[-1] * 100:g} share", f"expected loss, {unit}", f"P(halt ≤ {week8} wk)", f"P(halt ≤ {ds.attrs.get('horizon_days')} d)")
+    for col in cols:
         t2.add_column(col, justify="left" if col in ("region", "sector") else "right")
     for k in order:
-        r, s = loss.node.values[k]
+        r, s = share.node.values[k]
         sub = ds.sel(region=r, sector=s)
         t2.add_row(
-            r, s, f"{float(sub.output_loss_mean):,.2f}", f"{float(sub.output_loss_share_mean):.2%}",
-            f"{float(sub.output_loss_share_quantile.sel(quantile=pick[-1])):.2%}", f"{float(sub.halt_probability.sel(week=week8)):.1%}",
+            r, s, f"{float(sub.output_loss_share_mean):.2%}", f"{float(sub.output_loss_share_quantile.sel(quantile=pick[-1])):.2%}",
+            f"{float(sub.output_loss_mean):,.2f}", f"{float(sub.halt_probability.sel(week=week8)):.1%}",
+            f"{float(sub.halt_probability.sel(week=last)):.1%}",
         )
     console.print(t2)

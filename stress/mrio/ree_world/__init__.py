@@ -99,6 +99,11 @@ def load(data_dir: Path | str = DATA_DIR) -> Mrio:
     data_dir = Path(data_dir)
     Z = _read_matrix(data_dir / "Z.csv", column_labels())
     Y = _read_matrix(data_dir / "Y.csv", final_demand_labels())
+    # The criticality table is hand-written, not produced by build(): a folder of rebuilt
+    # tables without one uses the shipped table.
+    crit_path = data_dir / "criticality.csv"
+    if not crit_path.exists():
+        crit_path = Path(DATA_DIR) / "criticality.csv"
     mrio = Mrio(
         name=NAME,
         regions=REGIONS,
@@ -108,11 +113,11 @@ def load(data_dir: Path | str = DATA_DIR) -> Mrio:
         Y=Y,
         x=iomath.calc_x(Z, Y),
         unit=UNIT,
-        criticality=read_criticality(data_dir / "criticality.csv"),
+        criticality=read_criticality(crit_path),
         meta={
             "description": DESCRIPTION,
             "provenance": str(PROVENANCE),
-            "criticality": str(data_dir / "criticality.csv"),
+            "criticality": str(crit_path),
             "base_year": BASE_YEAR,
             "data_dir": str(data_dir.resolve()),
         },
