@@ -161,3 +161,43 @@ def test_linear_limit_is_dynamic_inoperability_model(pymrio_test):
     # Converges geometrically at rate rho(A) < 0.5 here: after ~390 days the gap is far below 1e-12.
     np.testing.assert_allclose(q_model[u], q_u, rtol=1e-9, atol=1e-12)
     assert q_model[hit] == pytest.approx(0.4, abs=1e-12)
+
+
+def test_criticality_zero_switches_the_inventory_constraint_off(pymrio_test):
+    """c = 0 for every input must give the same path as psi = 0 (no input ever binds), and
+    c = 1 the plain ARIO path; case B is the scenario in which the constraint binds."""
+    import dataclasses
+
+    imp, k, d, tau, T = CASE_B
+    dis = _event(pymrio_test, imp, k, d, tau)
+    p_ = len(pymrio_test.sectors)
+    zero = dataclasses.replace(pymrio_test, criticality=np.zeros((p_, pymrio_test.n)))
+    one = dataclasses.replace(pymrio_test, criticality=np.ones((p_, pymrio_test.n)))
+    rec0, _ = _simulate(zero, dis, T)
+    rec_psi0, _ = _simulate(pymrio_test, dis, T, psi=0.0)
+    rec1, _ = _simulate(one, dis, T)
+    rec, _ = _simulate(pymrio_test, dis, T)
+    np.testing.assert_array_equal(rec0.production, rec_psi0.production)
+    np.testing.assert_array_equal(rec1.production, rec.production)
+    assert np.abs(rec0.production - rec.production).max() > 1e-3 * rec.production.max()
+
+
+def test_half_criticality_halves_the_input_shortfall(pymrio_test):
+    """With c = 0.5 on the one binding input, the production cut is half the stock shortfall:
+    X = X^opt (1 - 0.5 (1 - rho)), checked on the day of the deepest cut."""
+    import dataclasses
+
+    m = pymrio_test
+    imp, k, d, tau, T = CASE_B
+    dis = _event(m, imp, k, d, tau)
+    crit = np.ones((len(m.sectors), m.n))
+    crit[:, :] = 0.5
+    rec, X0 = _simulate(dataclasses.replace(m, criticality=crit), dis, T)
+    tables, par = ario_setup(m)
+    j = m.index("reg3", "construction")
+    t = 40
+    Xopt = min(rec.demand[t, j], rec.production_capacity[t, j])
+    C = 0.8 * 90.0 * np.asarray(tables.AS)[:, j] * Xopt
+    rho = np.where(C > 0, np.minimum(1, rec.stocks[t][:, j] / np.where(C > 0, C, 1)), 1)
+    assert rho.min() < 0.999  # the constraint binds here
+    assert rec.production[t, j] == pytest.approx(Xopt * (1 - 0.5 * (1 - rho.min())), rel=1e-12)

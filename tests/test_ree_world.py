@@ -14,12 +14,7 @@ Tolerances and where they come from:
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from pathlib import Path
-
-if importlib.util.find_spec("stress") is None:  # plain `pytest` without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd
@@ -223,3 +218,18 @@ def test_build_rejects_inconsistent_exports(tmp_path):
     raw.to_csv(bad, index=False)
     with pytest.raises(InputError, match="exports no larger than output"):
         ree_world.build(bad)
+
+
+def test_criticality_table_is_read_and_checked(tmp_path):
+    crit = ree_world.load().criticality
+    assert crit is not None and crit.shape == (12, 84)
+    p = len(ree_world.SECTORS)
+    mag, auto, serv = (ree_world.SECTORS.index(s) for s in ("magnets", "automotive", "services"))
+    assert np.all(crit[mag, auto::p] == 1.0) and np.all(crit[auto, serv::p] == 0.1)  # as listed in the CSV
+    assert crit[mag, serv] == 1.0  # pairs not listed keep ARIO's constraint
+    assert np.all((crit >= 0) & (crit <= 1))
+    bad = tmp_path / "criticality.csv"
+    bad.write_text("product,buyer_sector,share,tag,source\nmagnets,automotive,1.5,A,typo\n")
+    with pytest.raises(InputError) as err:
+        ree_world.read_criticality(bad)
+    assert "share" in err.value.field and err.value.value == 1.5

@@ -16,13 +16,6 @@ these tolerances.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-if importlib.util.find_spec("stress") is None:  # plain `pytest` without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
 import pymrio
 import pytest
