@@ -59,8 +59,14 @@ def main() -> None:
     key_paths = jr.split(jr.key(0))[1]
     T = args.horizon
     common = {
-        "world": args.world, "n": prep.mrio.n, "horizon": T, "jax": prov["jax_version"], "device": prov["device"],
-        "cpus": os.cpu_count(), "machine": platform.machine(), "dtype": str(prep.dtype.dtype if hasattr(prep.dtype, "dtype") else prep.dtype),
+        "world": args.world,
+        "n": prep.mrio.n,
+        "horizon": T,
+        "jax": prov["jax_version"],
+        "device": prov["device"],
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "dtype": str(prep.dtype.dtype if hasattr(prep.dtype, "dtype") else prep.dtype),
     }
     rows = []
 
@@ -81,8 +87,18 @@ def main() -> None:
         t0 = time.perf_counter()
         res = engine.run(key_paths, prep.model, Metrics(), prep.tables, prep.params, prep.spec, **kw)
         dt = time.perf_counter() - t0
-        emit({"impl": "jax-engine", "chunk": chunk, "width": args.width, "paths": args.paths, "seconds": round(dt, 4),
-              "first_chunk_with_compile_s": round(first, 3), "path_days_per_s": args.paths * T / dt, "chunks": res.n_chunks})
+        emit(
+            {
+                "impl": "jax-engine",
+                "chunk": chunk,
+                "width": args.width,
+                "paths": args.paths,
+                "seconds": round(dt, 4),
+                "first_chunk_with_compile_s": round(first, 3),
+                "path_days_per_s": args.paths * T / dt,
+                "chunks": res.n_chunks,
+            }
+        )
 
     # NumPy: the same step, one path at a time, day by day, with the same disruptions.
     m = prep.mrio

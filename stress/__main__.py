@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     from stress import cli
 
     if command not in cli.COMMANDS:
-        print(f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)} (see python -m stress --help)", file=sys.stderr)
+        print(
+            f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)} (see python -m stress --help)", file=sys.stderr
+        )
         sys.exit(2)
     try:
         precheck(rest, Path(cli.CONFIG_DIR))

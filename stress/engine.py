@@ -106,7 +106,8 @@ def run(
     """Run ``n_paths`` paths in chunks of ``chunk_size``; memory does not grow with ``n_paths``
     beyond the retained per-path scalars."""
     n = tables.X0.shape[0]
-    chunk_size = -(-chunk_size // width) * width
+    # A multiple of the vector width, and no larger than the run needs (results do not depend on it).
+    chunk_size = -(-min(chunk_size, n_paths) // width) * width
     n_chunks = -(-n_paths // chunk_size)
     acc = metrics.empty(n, horizon)
     scalars: np.ndarray | None = None
@@ -117,8 +118,17 @@ def run(
         ids = c * chunk_size + np.arange(chunk_size)
         mask = ids < n_paths
         acc, chunk_scalars = run_chunk(
-            acc, tables, params, spec, key_paths, jnp.asarray(ids, jnp.int32), jnp.asarray(mask),
-            model=model, metrics=metrics, horizon=horizon, width=width,
+            acc,
+            tables,
+            params,
+            spec,
+            key_paths,
+            jnp.asarray(ids, jnp.int32),
+            jnp.asarray(mask),
+            model=model,
+            metrics=metrics,
+            horizon=horizon,
+            width=width,
         )
         host = np.asarray(jax.device_get(chunk_scalars))
         if scalars is None:

@@ -84,8 +84,7 @@ class _Progress:
             self.bar.update(self.task, completed=done.index + 1)
         elif not self.quiet:
             print(
-                f"chunk {done.index + 1}/{done.n_chunks}: paths {done.first_path}-{done.last_path} "
-                f"in {done.seconds:.2f} s",
+                f"chunk {done.index + 1}/{done.n_chunks}: paths {done.first_path}-{done.last_path} in {done.seconds:.2f} s",
                 flush=True,
             )
 
@@ -117,8 +116,16 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     )
     try:
         res = engine.run(
-            key_paths, prep.model, metrics, prep.tables, prep.params, prep.spec,
-            horizon=cfg.model.horizon_days, n_paths=s.n_paths, chunk_size=s.chunk_size, on_chunk=progress,
+            key_paths,
+            prep.model,
+            metrics,
+            prep.tables,
+            prep.params,
+            prep.spec,
+            horizon=cfg.model.horizon_days,
+            n_paths=s.n_paths,
+            chunk_size=s.chunk_size,
+            on_chunk=progress,
         )
     finally:
         progress.close()
@@ -142,9 +149,14 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "config": config_yaml,
     }
     ds = to_dataset(
-        res.acc, res.scalars, prep.mrio,
-        horizon=cfg.model.horizon_days, quantiles=list(mt.quantiles), hist_range=(mt.histogram_min, mt.histogram_max),
-        year_to_day=cfg.model.year_to_day, attrs=attrs,
+        res.acc,
+        res.scalars,
+        prep.mrio,
+        horizon=cfg.model.horizon_days,
+        quantiles=list(mt.quantiles),
+        hist_range=(mt.histogram_min, mt.histogram_max),
+        year_to_day=cfg.model.year_to_day,
+        attrs=attrs,
     )
     path = write_atomic(ds, Path(run_dir) / "results.nc")
     print_summary(ds, top_n=mt.top_n)
@@ -177,7 +189,11 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     crashed = np.asarray(rec.crashed)
     data = {
         "production": (dims, grid(rec.production), {"units": unit, "long_name": "realised production X(t)"}),
-        "production_capacity": (dims, grid(rec.production_capacity), {"units": unit, "long_name": "production capacity X0 (1 - Delta) alpha"}),
+        "production_capacity": (
+            dims,
+            grid(rec.production_capacity),
+            {"units": unit, "long_name": "production capacity X0 (1 - Delta) alpha"},
+        ),
         "overproduction": (dims, grid(rec.overproduction), {"units": "1", "long_name": "overproduction factor alpha(t)"}),
         "demand": (dims, grid(rec.demand), {"units": unit, "long_name": "total demand addressed to the industry D(t)"}),
         "final_demand_unmet": (dims, grid(rec.final_demand_unmet), {"units": unit, "long_name": "unmet final demand by supplier industry"}),
@@ -186,7 +202,11 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
             np.asarray(rec.stocks).reshape(horizon, p, R, p),
             {"units": mrio.unit, "long_name": "input stocks S(t) before production, by product and buying industry"},
         ),
-        "baseline_production": (("region", "sector"), (mrio.x / cfg.model.year_to_day).reshape(R, p), {"units": unit, "long_name": "initial production X0"}),
+        "baseline_production": (
+            ("region", "sector"),
+            (mrio.x / cfg.model.year_to_day).reshape(R, p),
+            {"units": unit, "long_name": "initial production X0"},
+        ),
         "crashed": (("day",), crashed.astype(np.int8), {"units": "1", "long_name": "1 once a stock went negative or NaN"}),
     }
     ds = xr.Dataset(
@@ -265,15 +285,27 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
     week8 = min(8, int(ds.week.max()))
     last = int(ds.week.max())
     t2 = Table(title=f"The {top_n} region-sectors most at risk (by expected lost output as a share of baseline output)")
-    cols = ("region", "sector", "share of output", f"q{pick[-1] * 100:g} share", f"expected loss, {unit}", f"P(halt ≤ {week8} wk)", f"P(halt ≤ {ds.attrs.get('horizon_days')} d)")
+    cols = (
+        "region",
+        "sector",
+        "share of output",
+        f"q{pick[-1] * 100:g} share",
+        f"expected loss, {unit}",
+        f"P(halt ≤ {week8} wk)",
+        f"P(halt ≤ {ds.attrs.get('horizon_days')} d)",
+    )
     for col in cols:
         t2.add_column(col, justify="left" if col in ("region", "sector") else "right")
     for k in order:
         r, s = share.node.values[k]
         sub = ds.sel(region=r, sector=s)
         t2.add_row(
-            r, s, f"{float(sub.output_loss_share_mean):.2%}", f"{float(sub.output_loss_share_quantile.sel(quantile=pick[-1])):.2%}",
-            f"{float(sub.output_loss_mean):,.2f}", f"{float(sub.halt_probability.sel(week=week8)):.1%}",
+            r,
+            s,
+            f"{float(sub.output_loss_share_mean):.2%}",
+            f"{float(sub.output_loss_share_quantile.sel(quantile=pick[-1])):.2%}",
+            f"{float(sub.output_loss_mean):,.2f}",
+            f"{float(sub.halt_probability.sel(week=week8)):.1%}",
             f"{float(sub.halt_probability.sel(week=last)):.1%}",
         )
     console.print(t2)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stress.config import Config, as_list
-from stress.errors import InputError, check_names
+from stress.errors import check_names
 from stress.mrio.tables import Mrio
 
 

@@ -43,7 +43,14 @@ def test_compose_full_cutoff_defaults():
 
 
 def test_compose_overrides_and_lists():
-    cfg = composed("+scenario=baseline", "sampler.n_paths=10", "sampler.seed=7", "shock=capacity_loss", "shock.region=[reg2,reg5]", "shock.sector=mining")
+    cfg = composed(
+        "+scenario=baseline",
+        "sampler.n_paths=10",
+        "sampler.seed=7",
+        "shock=capacity_loss",
+        "shock.region=[reg2,reg5]",
+        "shock.sector=mining",
+    )
     assert cfg.sampler.n_paths == 10 and cfg.sampler.seed == 7
     assert cfg.shock.region == ["reg2", "reg5"] and cfg.shock.sector == "mining"
     assert cfg.scenario.kind == "baseline"
@@ -81,9 +88,17 @@ def test_run_baseline_gives_zero_loss(tmp_path):
 
 def test_simulate_writes_trajectory(tmp_path):
     res = stress(
-        "simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=[reg2,reg5]", "shock.sector=mining",
-        "shock.fraction=0.5", "shock.start_day=5", "shock.duration_days=60", "shock.recovery_days=90",
-        "model.horizon_days=120", f"hydra.run.dir={tmp_path}",
+        "simulate",
+        "world=pymrio_test",
+        "shock=capacity_loss",
+        "shock.region=[reg2,reg5]",
+        "shock.sector=mining",
+        "shock.fraction=0.5",
+        "shock.start_day=5",
+        "shock.duration_days=60",
+        "shock.recovery_days=90",
+        "model.horizon_days=120",
+        f"hydra.run.dir={tmp_path}",
     )
     assert res.returncode == 0, res.stderr
     with xr.open_dataset(tmp_path / "trajectory.nc") as ds:
@@ -111,7 +126,15 @@ def test_two_runs_in_the_same_second_do_not_collide(tmp_path):
 
 
 def test_multirun_sweep(tmp_path):
-    res = stress("run", "--multirun", "+scenario=full_cutoff", "sampler=smoke", "model.horizon_days=150", "sampler.seed=1,2", f"hydra.sweep.dir={tmp_path}")
+    res = stress(
+        "run",
+        "--multirun",
+        "+scenario=full_cutoff",
+        "sampler=smoke",
+        "model.horizon_days=150",
+        "sampler.seed=1,2",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     assert res.returncode == 0, res.stderr
     files = sorted(tmp_path.glob("*/results.nc"))
     assert len(files) == 2
@@ -136,8 +159,16 @@ BAD = [
     (["frobnicate"], "unknown command", "frobnicate"),
     (["simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=reg9", "shock.sector=mining"], "shock.region", "reg9"),
     (["simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=[reg2,reg5]", "shock.sector=gold"], "shock.sector", "gold"),
-    (["simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining", "shock.duration_days=-5"], "shock.duration_days", "-5"),
-    (["simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining", "shock.fraction=1.5"], "shock.fraction", "1.5"),
+    (
+        ["simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining", "shock.duration_days=-5"],
+        "shock.duration_days",
+        "-5",
+    ),
+    (
+        ["simulate", "world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining", "shock.fraction=1.5"],
+        "shock.fraction",
+        "1.5",
+    ),
     (["run", "+scenario=full_cutoff", "scenario.start_day=-1"], "scenario.start_day", "-1"),
     (["run", "+scenario=full_cutoff", "metrics.quantiles=[0.5,1.5]"], "metrics.quantiles", "1.5"),
     (["run", "+scenario=full_cutoff", "sampler.n_paths=0"], "sampler.n_paths", "0"),
@@ -181,7 +212,16 @@ def test_unwritable_output_directory(tmp_path):
 
 def test_killed_run_leaves_no_result_file(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "stress", "run", "+scenario=full_cutoff", "sampler.n_paths=100000", "sampler.chunk_size=64", f"hydra.run.dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stress",
+        "run",
+        "+scenario=full_cutoff",
+        "sampler.n_paths=100000",
+        "sampler.chunk_size=64",
+        f"hydra.run.dir={tmp_path}",
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     assert proc.stdout is not None

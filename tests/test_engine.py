@@ -29,8 +29,15 @@ def run_engine(cfg: Config, n_paths: int, chunk_size: int, seed: int = 0, metric
     prep = prepare(cfg)
     key_paths = jr.split(jr.key(seed))[1]
     return engine.run(
-        key_paths, prep.model, metrics or Metrics(), prep.tables, prep.params, prep.spec,
-        horizon=cfg.model.horizon_days, n_paths=n_paths, chunk_size=chunk_size,
+        key_paths,
+        prep.model,
+        metrics or Metrics(),
+        prep.tables,
+        prep.params,
+        prep.spec,
+        horizon=cfg.model.horizon_days,
+        n_paths=n_paths,
+        chunk_size=chunk_size,
     )
 
 

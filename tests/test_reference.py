@@ -79,9 +79,7 @@ def _run(table, prep, impact, k, d, tau, T):
     return ref.simulate(prep, T, sched)
 
 
-CASE_A = dict(
-    impact={("reg1", "manufactoring"): 0.5, ("reg2", "electricity"): 0.3}, k=10, d=5, tau=30, T=150
-)
+CASE_A = dict(impact={("reg1", "manufactoring"): 0.5, ("reg2", "electricity"): 0.3}, k=10, d=5, tau=30, T=150)
 CASE_B = dict(
     impact={
         ("reg3", "mining"): 0.9,
@@ -179,9 +177,7 @@ def test_schedule_several_events():
     # tracked windows [2, 9] and [9, ...] overlap: BoARIO 0.7.2 would crash.
     with pytest.raises(InputError):
         ref.capacity_loss_schedule(T=40, events=[([0.5], 2, 3, 4), ([0.2], 9, 2, 5)])
-    ok = ref.capacity_loss_schedule(
-        T=40, events=[([0.5], 2, 3, 4), ([0.2], 9, 2, 5)], allow_overlap=True
-    )
+    ok = ref.capacity_loss_schedule(T=40, events=[([0.5], 2, 3, 4), ([0.2], 9, 2, 5)], allow_overlap=True)
     assert ok.shape == (40, 1)
     with pytest.raises(InputError):
         ref.capacity_loss_schedule([1.2], 2, 3, 4, 40)
@@ -206,9 +202,7 @@ def test_case_a(table, prep, case_a):
     assert_printed((prep.X0 - case_a["production"]).sum(), "8592804.69")
     assert_printed(case_a["final_demand_undist"].sum(), "8499505.23")
     # the same total, grouped by consumer region x product
-    np.testing.assert_allclose(
-        case_a["final_demand_unmet"].sum(), case_a["final_demand_undist"].sum(), rtol=1e-13
-    )
+    np.testing.assert_allclose(case_a["final_demand_unmet"].sum(), case_a["final_demand_undist"].sum(), rtol=1e-13)
     assert_printed(case_a["overproduction"].max(), "1.00714038396")
     assert not case_a["crashed"]
 
@@ -264,9 +258,7 @@ def test_fixed_point_without_event(prep):
 
 def test_beta_ones_is_bit_identical(table, prep, case_a):
     T = CASE_A["T"]
-    sched = ref.capacity_loss_schedule(
-        _impact(table, prep, CASE_A["impact"]), CASE_A["k"], CASE_A["d"], CASE_A["tau"], T
-    )
+    sched = ref.capacity_loss_schedule(_impact(table, prep, CASE_A["impact"]), CASE_A["k"], CASE_A["d"], CASE_A["tau"], T)
     ones = np.ones((T, prep.n, prep.n_regions))
     out = ref.simulate(prep, T, sched, beta_schedule=ones)
     for key, val in case_a.items():
@@ -323,9 +315,7 @@ def test_blocking_a_supplier_reroutes_orders(table, prep):
     blk = prep.sector_of == q
     foreign = prep.region_of != prep.region_of[i_star]
     T, tb = 40, 20
-    sched = ref.capacity_loss_schedule(
-        _impact(table, prep, CASE_A["impact"]), CASE_A["k"], CASE_A["d"], CASE_A["tau"], T
-    )
+    sched = ref.capacity_loss_schedule(_impact(table, prep, CASE_A["impact"]), CASE_A["k"], CASE_A["d"], CASE_A["tau"], T)
     beta = np.ones((T, prep.n, prep.n_regions))
     beta[tb:] = _blocked_beta(prep, i_star)
 
@@ -345,14 +335,10 @@ def test_blocking_a_supplier_reroutes_orders(table, prep):
     np.testing.assert_array_equal(O_blk[:, ~foreign], O_ref[:, ~foreign])
     np.testing.assert_array_equal(O_blk[~blk][:, foreign], O_ref[~blk][:, foreign])
     assert (O_blk[i_star, foreign] == 0).all()
-    np.testing.assert_allclose(
-        O_blk[blk][:, foreign].sum(0), O_ref[blk][:, foreign].sum(0), rtol=1e-13
-    )
+    np.testing.assert_allclose(O_blk[blk][:, foreign].sum(0), O_ref[blk][:, foreign].sum(0), rtol=1e-13)
     others = blk.copy()
     others[i_star] = False
-    np.testing.assert_allclose(
-        O_blk[others][:, foreign], O_ref[others][:, foreign] / (1 - sig_ref)[None, :], rtol=1e-13
-    )
+    np.testing.assert_allclose(O_blk[others][:, foreign], O_ref[others][:, foreign] / (1 - sig_ref)[None, :], rtol=1e-13)
     assert (O_blk[others][:, foreign] > O_ref[others][:, foreign]).all()
 
     # the block in force: foreign orders to i* stay zero, foreign final demand is unmet
@@ -379,9 +365,7 @@ def test_blocking_a_supplier_reroutes_orders(table, prep):
 def test_order_totals_independent_of_beta_next(table, prep):
     """At any step, beta_next only re-splits N across suppliers: block totals are conserved."""
     i_star = _ind(table, "reg3", "mining")
-    sched = ref.capacity_loss_schedule(
-        _impact(table, prep, CASE_B["impact"]), CASE_B["k"], CASE_B["d"], CASE_B["tau"], 60
-    )
+    sched = ref.capacity_loss_schedule(_impact(table, prep, CASE_B["impact"]), CASE_B["k"], CASE_B["d"], CASE_B["tau"], 60)
     b = _blocked_beta(prep, i_star)
     state = ref.initial_state(prep)
     R, p, n = prep.n_regions, prep.n_sectors, prep.n
@@ -390,7 +374,5 @@ def test_order_totals_independent_of_beta_next(table, prep):
         c, rc = ref.step(prep, state, t, sched[t], b, b)
         np.testing.assert_array_equal(a.S, c.S)
         np.testing.assert_array_equal(ra["production"], rc["production"])
-        np.testing.assert_allclose(
-            a.O.reshape(R, p, n).sum(0), c.O.reshape(R, p, n).sum(0), rtol=1e-13, atol=0
-        )
+        np.testing.assert_allclose(a.O.reshape(R, p, n).sum(0), c.O.reshape(R, p, n).sum(0), rtol=1e-13, atol=0)
         state = c

@@ -33,7 +33,9 @@ def from_pymrio(io, name: str) -> Mrio:
         Y = io.Y.reindex(index=rows, columns=cols).to_numpy(dtype=float)
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
         raise InputError(
-            f"world[{name}]", f"a malformed table ({exc})", "Z indexed by (region, sector) on both axes, Y by (region, sector) x (region, category)"
+            f"world[{name}]",
+            f"a malformed table ({exc})",
+            "Z indexed by (region, sector) on both axes, Y by (region, sector) x (region, category)",
         ) from None
     x = Z.sum(axis=1) + np.nan_to_num(Y).sum(axis=1)
     unit = "unknown"

@@ -107,9 +107,7 @@ def validate(mrio: Mrio, *, rtol: float = 1e-6) -> Mrio:
     n = R * p
     for label, arr, shape in (("Z", mrio.Z, (n, n)), ("Y", mrio.Y, (n, R * F)), ("x", mrio.x, (n,))):
         if np.shape(arr) != shape:
-            raise InputError(
-                f"{field_}.{label}", f"shape {np.shape(arr)}", f"shape {shape} for {R} regions x {p} sectors"
-            )
+            raise InputError(f"{field_}.{label}", f"shape {np.shape(arr)}", f"shape {shape} for {R} regions x {p} sectors")
     for label, dup in (("regions", mrio.regions), ("sectors", mrio.sectors)):
         if len(set(dup)) != len(dup):
             raise InputError(f"{field_}.{label}", list(dup), "unique labels")
@@ -132,8 +130,7 @@ def validate(mrio: Mrio, *, rtol: float = 1e-6) -> Mrio:
         worst = int(np.argmax(np.abs(total - mrio.x)))
         raise InputError(
             f"{field_}.x",
-            f"row sums differ from output (worst {mrio.industry_labels[worst]}: "
-            f"Z1+Y1={total[worst]:.6g}, x={mrio.x[worst]:.6g})",
+            f"row sums differ from output (worst {mrio.industry_labels[worst]}: Z1+Y1={total[worst]:.6g}, x={mrio.x[worst]:.6g})",
             f"a balanced table, x = Z 1 + Y 1 within {rtol:g} (rows {_rows(mrio, unbalanced)})",
         )
     if mrio.criticality is not None:

@@ -81,8 +81,9 @@ for the lexicographic ordering BoARIO applies (ARIO.md §2.1) when comparing wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -455,7 +456,7 @@ def capacity_loss_schedule(
 
     if not allow_overlap:
         ws = sorted(windows)
-        for (a0, a1), (b0, b1) in zip(ws, ws[1:]):
+        for (a0, a1), (b0, b1) in zip(ws, ws[1:], strict=False):
             if b0 <= a1:
                 raise InputError(
                     "events",
@@ -536,9 +537,7 @@ def step(
         zeta = _safe_div(D - X_prev, D)
         alpha = np.maximum(
             1.0,
-            alpha
-            + prep.kappa_alpha
-            * np.where(zeta != 0, (prep.alpha_max - alpha) * zeta, prep.alpha_base - alpha),
+            alpha + prep.kappa_alpha * np.where(zeta != 0, (prep.alpha_max - alpha) * zeta, prep.alpha_base - alpha),
         )
     else:
         alpha = np.array(alpha, dtype=float, copy=True)
@@ -654,10 +653,7 @@ def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) ->
         if beta_schedule.shape != (T, n, R):
             raise InputError("beta_schedule", beta_schedule.shape, f"({T}, {n}, {R}) or ({n}, {R})")
 
-    out = {
-        k: np.full((T, n) if shp == "n" else (T, p, n), np.nan)
-        for k, shp in _RECORD_SHAPES.items()
-    }
+    out = {k: np.full((T, n) if shp == "n" else (T, p, n), np.nan) for k, shp in _RECORD_SHAPES.items()}
     state = initial_state(prep)
     crash_step = -1
     for t in range(T):

@@ -84,7 +84,10 @@ def to_dataset(
         "output_loss_se": _var(rs, grid(share_se * base), unit, "Monte Carlo standard error of the expected lost output"),
         "output_loss_share_mean": _var(rs, grid(share_mean), "1", "expected lost output as a share of baseline output"),
         "output_loss_share_quantile": _var(
-            ("quantile", *rs), grid(share_q), "1", "quantile of lost output as a share of baseline output",
+            ("quantile", *rs),
+            grid(share_q),
+            "1",
+            "quantile of lost output as a share of baseline output",
             method=f"histogram sketch, exact to one bin width {(hist_range[1] - hist_range[0]) / acc.hist.shape[1]:g}",
         ),
         "value_added_loss_mean": _var(rs, grid(share_mean * base * v), unit, "expected lost value added over the horizon"),
@@ -95,16 +98,28 @@ def to_dataset(
     for prefix, sl, what in (("region_output_loss", o_sl, "lost output"), ("region_value_added_loss", va_sl, "lost value added")):
         data[f"{prefix}_mean"] = _var(("region",), reg("mean", sl), unit, f"expected {what} by region")
         data[f"{prefix}_se"] = _var(("region",), reg("se", sl), unit, f"Monte Carlo standard error of expected {what} by region")
-        data[f"{prefix}_quantile"] = _var(("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region")
-        data[f"{prefix}_quantile_lower"] = _var(("quantile", "region"), reg("lower", sl), unit, f"lower 95 % confidence bound of the quantile of {what}")
-        data[f"{prefix}_quantile_upper"] = _var(("quantile", "region"), reg("upper", sl), unit, f"upper 95 % confidence bound of the quantile of {what}")
-        data[f"{prefix}_expected_shortfall"] = _var(("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile")
+        data[f"{prefix}_quantile"] = _var(
+            ("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region"
+        )
+        data[f"{prefix}_quantile_lower"] = _var(
+            ("quantile", "region"), reg("lower", sl), unit, f"lower 95 % confidence bound of the quantile of {what}"
+        )
+        data[f"{prefix}_quantile_upper"] = _var(
+            ("quantile", "region"), reg("upper", sl), unit, f"upper 95 % confidence bound of the quantile of {what}"
+        )
+        data[f"{prefix}_expected_shortfall"] = _var(
+            ("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile"
+        )
     for prefix, col, what in (("world_output_loss", 2 * R, "lost output"), ("world_value_added_loss", 2 * R + 1, "lost value added")):
         data[f"{prefix}_mean"] = _var((), out["mean"][col], unit, f"expected world {what}")
         data[f"{prefix}_se"] = _var((), out["se"][col], unit, f"Monte Carlo standard error of expected world {what}")
         data[f"{prefix}_quantile"] = _var(("quantile",), out["quantile"][:, col], unit, f"quantile of world {what}")
-        data[f"{prefix}_quantile_lower"] = _var(("quantile",), out["lower"][:, col], unit, f"lower 95 % confidence bound of the quantile of world {what}")
-        data[f"{prefix}_quantile_upper"] = _var(("quantile",), out["upper"][:, col], unit, f"upper 95 % confidence bound of the quantile of world {what}")
+        data[f"{prefix}_quantile_lower"] = _var(
+            ("quantile",), out["lower"][:, col], unit, f"lower 95 % confidence bound of the quantile of world {what}"
+        )
+        data[f"{prefix}_quantile_upper"] = _var(
+            ("quantile",), out["upper"][:, col], unit, f"upper 95 % confidence bound of the quantile of world {what}"
+        )
         data[f"{prefix}_expected_shortfall"] = _var(("quantile",), out["es"][:, col], unit, f"expected shortfall of world {what}")
     coords = {
         "region": ("region", list(mrio.regions)),

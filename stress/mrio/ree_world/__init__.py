@@ -15,11 +15,9 @@ import numpy as np
 import pandas as pd
 
 from stress.errors import InputError
-from stress.mrio import math as iomath
 from stress.mrio.ree_world.build import (
     BASE_YEAR,
     DATA_DIR,
-    DESCRIPTION,
     FINAL_DEMAND,
     NAME,
     PROVENANCE,
@@ -30,8 +28,9 @@ from stress.mrio.ree_world.build import (
     build,
     column_labels,
     final_demand_labels,
+    make_mrio,
 )
-from stress.mrio.tables import Mrio, validate
+from stress.mrio.tables import Mrio
 
 # The package re-exports build() from its own submodule, so `python -m stress.mrio.ree_world.build`
 # finds that submodule already imported and runpy warns; running it twice is harmless (it has no
@@ -104,25 +103,14 @@ def load(data_dir: Path | str = DATA_DIR) -> Mrio:
     crit_path = data_dir / "criticality.csv"
     if not crit_path.exists():
         crit_path = Path(DATA_DIR) / "criticality.csv"
-    mrio = Mrio(
-        name=NAME,
-        regions=REGIONS,
-        sectors=SECTORS,
-        final_demand=FINAL_DEMAND,
-        Z=Z,
-        Y=Y,
-        x=iomath.calc_x(Z, Y),
-        unit=UNIT,
+    return make_mrio(
+        Z,
+        Y,
         criticality=read_criticality(crit_path),
-        meta={
-            "description": DESCRIPTION,
-            "provenance": str(PROVENANCE),
-            "criticality": str(crit_path),
-            "base_year": BASE_YEAR,
-            "data_dir": str(data_dir.resolve()),
-        },
+        provenance=str(PROVENANCE),
+        criticality_file=str(crit_path),
+        data_dir=str(data_dir.resolve()),
     )
-    return validate(mrio)
 
 
 __all__ = [
@@ -136,4 +124,5 @@ __all__ = [
     "UNIT",
     "build",
     "load",
+    "read_criticality",
 ]

@@ -304,11 +304,7 @@ def origin_shares(p: Inputs, x: np.ndarray) -> np.ndarray:
     openness = np.array([p(f"openness.{r}") for r in REGIONS])
     for s in NON_REE:
         k = SECTORS.index(s)
-        m = (
-            np.full(R, p(f"import_share.{s}"))
-            if s == "services"
-            else np.minimum(p(f"import_share.{s}") * openness, cap)
-        )
+        m = np.full(R, p(f"import_share.{s}")) if s == "services" else np.minimum(p(f"import_share.{s}") * openness, cap)
         for d in range(R):
             w = x[:, k] * affinity[:, d]
             w[d] = 0.0
@@ -357,9 +353,7 @@ def initial_estimate(p: Inputs, x: np.ndarray, va: np.ndarray, Z_ree: np.ndarray
 # step 5: balancing
 
 
-def ras(
-    M0: np.ndarray, row_targets: np.ndarray, col_targets: np.ndarray, *, tol: float, max_iter: int
-) -> tuple[np.ndarray, int, float]:
+def ras(M0: np.ndarray, row_targets: np.ndarray, col_targets: np.ndarray, *, tol: float, max_iter: int) -> tuple[np.ndarray, int, float]:
     """Biproportional (RAS) scaling of a non-negative matrix to row and column totals.
 
     Alternately scales rows and columns (Miller & Blair, 2009, ch. 7); on a non-negative matrix
@@ -437,6 +431,21 @@ def build(provenance: Path | str = PROVENANCE) -> Mrio:
     Z[free_rows] = M[:, :N]
     Y = np.zeros((N, R * len(FINAL_DEMAND)))
     Y[free_rows] = M[:, N:]
+    return make_mrio(
+        Z,
+        Y,
+        provenance=str(Path(provenance).resolve()),
+        ras_iterations=iterations,
+        ras_residual=residual,
+        va_factor=dict(zip(REGIONS, factor.tolist(), strict=True)),
+        target_output=xv,
+        target_value_added=va.ravel(),
+        unused_provenance_items=p.unused(),
+    )
+
+
+def make_mrio(Z: np.ndarray, Y: np.ndarray, criticality: np.ndarray | None = None, **meta) -> Mrio:
+    """The validated ``Mrio`` of this world from its flows; output is ``x = Z 1 + Y 1``."""
     mrio = Mrio(
         name=NAME,
         regions=REGIONS,
@@ -446,17 +455,8 @@ def build(provenance: Path | str = PROVENANCE) -> Mrio:
         Y=Y,
         x=iomath.calc_x(Z, Y),
         unit=UNIT,
-        meta={
-            "description": DESCRIPTION,
-            "provenance": str(Path(provenance).resolve()),
-            "base_year": BASE_YEAR,
-            "ras_iterations": iterations,
-            "ras_residual": residual,
-            "va_factor": dict(zip(REGIONS, factor.tolist(), strict=True)),
-            "target_output": xv,
-            "target_value_added": va.ravel(),
-            "unused_provenance_items": p.unused(),
-        },
+        criticality=criticality,
+        meta={"description": DESCRIPTION, "base_year": BASE_YEAR, **meta},
     )
     return validate(mrio)
 
@@ -489,9 +489,7 @@ def headlines(mrio: Mrio) -> dict:
         "world_output": float(x.sum()),
         "ree_output_share": float(x[:, [mrio.sectors.index(s) for s in REE_SECTORS]].sum() / x.sum()),
         "ree_output": {s: float(x[:, mrio.sectors.index(s)].sum()) for s in REE_SECTORS},
-        "china_share": {
-            s: float(x[chn, mrio.sectors.index(s)] / x[:, mrio.sectors.index(s)].sum()) for s in REE_SECTORS
-        },
+        "china_share": {s: float(x[chn, mrio.sectors.index(s)] / x[:, mrio.sectors.index(s)].sum()) for s in REE_SECTORS},
         "magnets_direct": {},
         "magnets_total": {},
         "oxides_total": {},
