@@ -81,7 +81,7 @@ class _Progress:
 
     def __call__(self, done) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=done.index + 1)
+            self.bar.update(self.task, completed=done.index + 1, total=done.n_chunks)
         elif not self.quiet:
             print(
                 f"chunk {done.index + 1}/{done.n_chunks}: paths {done.first_path}-{done.last_path} in {done.seconds:.2f} s",
@@ -108,12 +108,12 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     metrics = Metrics(halt_threshold=mt.halt_threshold, bins=mt.histogram_bins, lo=mt.histogram_min, hi=mt.histogram_max)
     s = cfg.sampler
     _, key_paths = _keys(s.seed)
-    progress = _Progress(cfg.runtime.progress, -(-s.n_paths // s.chunk_size))
     print(
         f"stress run: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
         f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']}",
         flush=True,
     )
+    progress = _Progress(cfg.runtime.progress, -(-s.n_paths // s.chunk_size))
     try:
         res = engine.run(
             key_paths,

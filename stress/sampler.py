@@ -26,14 +26,16 @@ from stress.scenario import ShockSpec
 def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
     """One path's :class:`Disruption`. ``key`` is that path's own key."""
     key_cut, key_prob, key_wait = jr.split(key, 3)
-    dtype = spec.cut_start.dtype
+    # Draws are made in float64 whatever the kernel's precision, so that a float32 run sees the
+    # same disruptions as a float64 run (the random bits consumed depend on the dtype).
+    f64 = jnp.float64
     R, A = spec.dest_mask.shape[0], spec.applications.shape[0]
-    duration = jnp.exp(spec.cutoff_log_median + spec.cutoff_sigma * jr.normal(key_cut, (), dtype))
-    prob = jr.beta(key_prob, spec.approval_a, spec.approval_b, (R,), dtype)
-    u = jr.uniform(key_wait, (R, A), dtype, minval=jnp.finfo(dtype).tiny)
+    duration = jnp.exp(spec.cutoff_log_median.astype(f64) + spec.cutoff_sigma.astype(f64) * jr.normal(key_cut, (), f64))
+    prob = jr.beta(key_prob, spec.approval_a.astype(f64), spec.approval_b.astype(f64), (R,), f64)
+    u = jr.uniform(key_wait, (R, A), f64, minval=jnp.finfo(f64).tiny)
     # Geometric by inversion; p = 0 gives inf (never approved), p = 1 gives 0.
     weeks = jnp.floor(jnp.log(u) / jnp.log1p(-prob)[:, None])
-    resume = spec.cut_start + duration + spec.review_days + 7.0 * (weeks + 1.0)
+    resume = spec.cut_start.astype(f64) + duration + spec.review_days.astype(f64) + 7.0 * (weeks + 1.0)
     return Disruption(
         loss=spec.loss,
         loss_start=spec.loss_start,
@@ -42,5 +44,5 @@ def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
         export_mask=spec.export_mask,
         dest_mask=spec.dest_mask,
         cut_start=spec.cut_start,
-        resume_day=resume,
+        resume_day=resume.astype(spec.cut_start.dtype),
     )

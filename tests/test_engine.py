@@ -118,3 +118,14 @@ def test_sampler_config_n_paths_lower_bound():
     with pytest.raises(InputError) as err:
         validate(Config(sampler=SamplerConfig(n_paths=0)))
     assert err.value.field == "sampler.n_paths"
+
+
+def test_float32_kernel_agrees_with_float64():
+    """The same paths in single precision: draws are made in float64 either way, so the only
+    difference is rounding in the dynamics. Over 120 days it stays below 1e-4 of the loss
+    (measured: about 1e-5 on the default world), far inside the Monte Carlo error."""
+    cfg64 = cutoff_config(horizon=120)
+    cfg32 = dataclasses.replace(cfg64, runtime=dataclasses.replace(cfg64.runtime, precision="float32"))
+    a = run_engine(cfg64, n_paths=16, chunk_size=16)
+    b = run_engine(cfg32, n_paths=16, chunk_size=16)
+    np.testing.assert_allclose(b.scalars[:, -2], a.scalars[:, -2], rtol=1e-4)
