@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=8, help="paths vectorised together inside a chunk")
     ap.add_argument("--horizon", type=int, default=365)
     ap.add_argument("--numpy-paths", type=int, default=8)
+    ap.add_argument("--precision", choices=["float64", "float32"], default="float64")
     ap.add_argument("--json", type=Path, default=None, help="append JSON lines here")
     args = ap.parse_args()
 
@@ -54,7 +55,12 @@ def main() -> None:
         sc = ScenarioConfig(name="full_cutoff", kind="export_cutoff", exporter="CHN", products=["ree_separation", "magnets"])
     else:
         sc = ScenarioConfig(name="cutoff", kind="export_cutoff", exporter="reg1", products=["mining", "manufactoring"])
-    cfg = Config(world=WorldConfig(name=args.world), model=ModelConfig(horizon_days=args.horizon), scenario=sc)
+    cfg = Config(
+        world=WorldConfig(name=args.world),
+        model=ModelConfig(horizon_days=args.horizon),
+        scenario=sc,
+        runtime=RuntimeConfig(precision=args.precision),
+    )
     prep = prepare(cfg)
     key_paths = jr.split(jr.key(0))[1]
     T = args.horizon
@@ -66,7 +72,7 @@ def main() -> None:
         "device": prov["device"],
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
-        "dtype": str(prep.dtype.dtype if hasattr(prep.dtype, "dtype") else prep.dtype),
+        "dtype": args.precision,
     }
     rows = []
 
@@ -113,7 +119,7 @@ def main() -> None:
         ref.simulate(rp, T, beta_schedule=beta[:T])
         t_np += time.perf_counter() - t0
     np_rate = args.numpy_paths * T / t_np
-    emit({"impl": "numpy-reference", "paths": args.numpy_paths, "seconds": round(t_np, 4), "path_days_per_s": np_rate})
+    emit({"impl": "numpy-reference", "dtype": "float64", "paths": args.numpy_paths, "seconds": round(t_np, 4), "path_days_per_s": np_rate})
     best = max(r["path_days_per_s"] for r in rows if r["impl"] == "jax-engine")
     print(f"best engine rate {best:,.0f} path-days/s; NumPy {np_rate:,.0f} path-days/s; ratio {best / np_rate:.1f}x")
 

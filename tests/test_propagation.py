@@ -108,7 +108,7 @@ def test_export_cutoff_matches_numpy_reference(pymrio_test):
         resume_day=jnp.asarray(resume),
     )
     rec, X0 = _simulate(m, dis, T)
-    delta = np.stack([np.asarray(ario.capacity_loss(dis, jnp.asarray(t), round6=True)) for t in range(T)])
+    delta = np.stack([np.asarray(ario.capacity_loss(dis, jnp.asarray(t), round6_values=True)) for t in range(T)])
     assert delta.max() == pytest.approx(0.3)
     prep = ref.prepare(m.Z, m.Y, m.x, R, len(m.sectors))
     # The reference serves orders placed on day t with beta[t + 1] (last row at t = T - 1).
@@ -148,7 +148,7 @@ def test_linear_limit_is_dynamic_inoperability_model(pymrio_test):
     y = m.Y.sum(axis=1) / 365.0
     X = X0.copy()
     for t in range(T):
-        cap = X0 * (1 - np.asarray(ario.capacity_loss(dis, jnp.asarray(t), round6=True)))
+        cap = X0 * (1 - np.asarray(ario.capacity_loss(dis, jnp.asarray(t), round6_values=True)))
         X = np.minimum(cap, A @ X + y) if t > 0 else np.minimum(cap, X0)
         # The recursion and the kernel agree to rounding (1e-12 of output) on every day.
         np.testing.assert_allclose(rec.production[t], X, rtol=1e-12, atol=1e-9)
@@ -201,3 +201,33 @@ def test_half_criticality_halves_the_input_shortfall(pymrio_test):
     rho = np.where(C > 0, np.minimum(1, rec.stocks[t][:, j] / np.where(C > 0, C, 1)), 1)
     assert rho.min() < 0.999  # the constraint binds here
     assert rec.production[t, j] == pytest.approx(Xopt * (1 - 0.5 * (1 - rho.min())), rel=1e-12)
+
+
+def test_gradients_flow_through_the_kernel(pymrio_test):
+    """DESIGN §9: losses are differentiable in the shock and model parameters. With the
+    published model (no 6-decimal rounding, no allclose short-cuts) the autodiff derivative of
+    total lost output with respect to the loss fraction and to psi matches a central finite
+    difference (step 1e-6; float64 truncation and rounding error well below 1e-5 relative).
+    With BoARIO's rounding the function is a staircase at the 1e-6 scale, so finite differences
+    are meaningless there; its straight-through gradient must stay close to the smooth one."""
+    m = pymrio_test
+    tables, par = ario_setup(m)
+    base = _event(m, {("reg3", "mining"): 0.5, ("reg1", "manufactoring"): 0.3}, 5, 20, 30)
+    hit = jnp.asarray(np.asarray(base.loss) > 0, jnp.float64)
+
+    def total_loss(frac, psi, model):
+        dis = base._replace(loss=hit * frac)
+        rec = model.simulate(tables, par._replace(psi=psi), dis, 80)
+        return jnp.sum(tables.X0[None, :] - rec.production)
+
+    published, boario = ario.Ario(boario_quirks=False), ario.Ario(boario_quirks=True)
+    f = jax.jit(lambda a, b: total_loss(a, b, published))
+    g_frac, g_psi = jax.jit(jax.grad(lambda a, b: total_loss(a, b, published), argnums=(0, 1)))(0.4, 0.8)
+    h = 1e-6
+    fd_frac = (f(0.4 + h, 0.8) - f(0.4 - h, 0.8)) / (2 * h)
+    fd_psi = (f(0.4, 0.8 + h) - f(0.4, 0.8 - h)) / (2 * h)
+    assert np.isfinite(g_frac) and g_frac > 0  # a deeper cut loses more output
+    assert float(g_frac) == pytest.approx(float(fd_frac), rel=1e-5)
+    assert float(g_psi) == pytest.approx(float(fd_psi), rel=1e-4, abs=1e-6 * abs(float(fd_frac)))
+    g_boario = jax.jit(jax.grad(lambda a: total_loss(a, 0.8, boario)))(0.4)
+    assert float(g_boario) == pytest.approx(float(g_frac), rel=0.05)

@@ -217,11 +217,24 @@ def _allclose(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.all(jnp.abs(a - b) <= 1e-8 + 1e-5 * jnp.abs(b))
 
 
-def capacity_loss(dis: Disruption, t: jax.Array, *, round6: bool) -> jax.Array:
+@jax.custom_jvp
+def round6(x: jax.Array) -> jax.Array:
+    """``x`` rounded to 6 decimals as BoARIO stores it; differentiated as the identity, so
+    gradients with respect to the loss survive the rounding (straight-through)."""
+    return jnp.round(x, 6)
+
+
+@round6.defjvp
+def _round6_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return round6(x), dx
+
+
+def capacity_loss(dis: Disruption, t: jax.Array, *, round6_values: bool) -> jax.Array:
     """``Delta(t)``, shape ``(n,)``.
 
     Full loss on days ``start .. start + days - 1``; on day ``start + days - 1 + m`` it is
-    ``loss (1 - m / recovery)``, zero from ``m = recovery``. With ``round6`` the recovering
+    ``loss (1 - m / recovery)``, zero from ``m = recovery``. With ``round6_values`` the recovering
     value (from the last full day on, as BoARIO stores it) is rounded to 6 decimals.
     """
     last_full = dis.loss_start + dis.loss_days - 1  # (E,)
@@ -229,8 +242,8 @@ def capacity_loss(dis: Disruption, t: jax.Array, *, round6: bool) -> jax.Array:
     frac = jnp.where(dis.loss_recovery > 0, jnp.clip(1 - _safe_div(m, dis.loss_recovery), 0, 1), m == 0)
     active = (t >= dis.loss_start) & (dis.loss_days > 0)
     recovering = dis.loss * frac[:, None]
-    if round6:
-        recovering = jnp.round(recovering, 6)
+    if round6_values:
+        recovering = round6(recovering)
     per_event = jnp.where((t < last_full)[:, None], dis.loss, recovering)
     per_event = jnp.where(active[:, None], per_event, 0)
     return per_event.max(axis=0)
@@ -278,7 +291,7 @@ class Ario:
         S, O, alpha, X_prev = state.S, state.O, state.alpha, state.X_prev
 
         # E: events and export restrictions
-        loss = capacity_loss(dis, t, round6=self.boario_quirks)
+        loss = capacity_loss(dis, t, round6_values=self.boario_quirks)
         beta = availability(dis, t)  # (n, R)
         O_eff = O * jnp.repeat(beta, p, axis=1)
         Y_eff = tables.Y0 * jnp.take(beta, tables.fd_region, axis=1)
