@@ -86,6 +86,10 @@ class Metrics:
         z = lambda *s: jnp.zeros(s, jnp.int64)  # noqa: E731
         return Accumulator(z(), z(n), z(n), z(n, self.bins), z(n, weeks + 1), z())
 
+    def n_scalars(self, tables: ArioTables) -> int:
+        """Number of retained scalars per path, ``2 R + 2``."""
+        return 2 * (tables.X0.shape[0] // tables.AS.shape[0]) + 2
+
     def path_scalars(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
         """Retained scalars of ONE path, shape ``(2 R + 2,)``: lost output by region, lost value
         added by region, world lost output, world lost value added (money)."""

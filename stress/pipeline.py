@@ -144,7 +144,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "precision": cfg.runtime.precision,
         "wall_time_s": round(wall, 3),
         "engine_time_s": round(res.run_seconds, 3),
-        "first_chunk_time_s": round(res.compile_seconds, 3),
+        "first_chunk_time_s": round(res.first_chunk_seconds, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config_yaml,
     }

@@ -87,3 +87,17 @@ def test_validate_rejects_shape_mismatch():
     with pytest.raises(InputError) as err:
         validate(bad)
     assert err.value.field == "world[toy].Z"
+
+
+def test_pymrio_dir_loads_a_saved_table(tmp_path, pymrio_test):
+    import pymrio
+
+    from stress.config import WorldConfig
+    from stress.mrio.io import load
+
+    pymrio.load_test().save_all(tmp_path / "saved")
+    m = load(WorldConfig(name="pymrio_dir", path=str(tmp_path / "saved")))
+    assert m.regions == pymrio_test.regions and m.sectors == pymrio_test.sectors
+    # Saved as text with 12 significant digits: equal to that precision.
+    np.testing.assert_allclose(m.Z, pymrio_test.Z, rtol=1e-11)
+    np.testing.assert_allclose(m.Y, pymrio_test.Y, rtol=1e-11)
