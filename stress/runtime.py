@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import platform as _platform
+import subprocess
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from stress.config import RuntimeConfig
@@ -41,6 +43,7 @@ def provenance() -> dict[str, Any]:
 
     return {
         "stress_version": version("stress"),
+        "git_commit": git_commit(),
         "jax_version": jax.__version__,
         "jaxlib_version": version("jaxlib"),
         "device": f"{dev.platform} ({getattr(dev, 'device_kind', dev.platform)})",
@@ -49,3 +52,16 @@ def provenance() -> dict[str, Any]:
         "python_version": _platform.python_version(),
         "host": _platform.machine(),
     }
+
+
+def git_commit() -> str:
+    """The checkout's commit (with ``-dirty`` if it has uncommitted changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty.strip() else "")

@@ -65,7 +65,8 @@ def test_run_full_cutoff_smoke(tmp_path):
     assert f"results: {out / 'results.nc'}" in res.stdout
     with xr.open_dataset(out / "results.nc") as ds:
         assert ds.attrs["n_paths"] == 16 and ds.attrs["seed"] == 0 and ds.attrs["scenario"] == "full_cutoff"
-        assert "jax_version" in ds.attrs and "device" in ds.attrs and "+scenario" not in ds.attrs["config"]
+        assert "jax_version" in ds.attrs and "device" in ds.attrs and "git_commit" in ds.attrs
+        assert "name: full_cutoff" in ds.attrs["config"]  # the resolved config travels with the results
         assert ds.output_loss_mean.dims == ("region", "sector")
         assert ds.region_output_loss_quantile.dims == ("quantile", "region")
         for name, var in ds.data_vars.items():
