@@ -34,7 +34,6 @@ class Prepared:
     tables: Any
     params: Any
     spec: Any
-    dtype: Any
     provenance: dict[str, Any]
 
 
@@ -56,7 +55,7 @@ def prepare(cfg: Config) -> Prepared:
     )
     spec = scenario.build(cfg, mrio, dtype)
     model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
-    return Prepared(mrio, model, tables, params, spec, dtype, prov)
+    return Prepared(mrio, model, tables, params, spec, prov)
 
 
 def _keys(seed: int):
@@ -173,7 +172,7 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     import jax
     import jax.random as jr
 
-    from stress.results.dataset import write_atomic
+    from stress.results.dataset import netcdf_attr, write_atomic
     from stress.sampler import sample_path
 
     _, key_paths = _keys(cfg.sampler.seed)
@@ -220,7 +219,7 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     )
     ds.attrs.update(
         {
-            **{k: (int(v) if isinstance(v, bool) else v) for k, v in prep.provenance.items()},
+            **{k: netcdf_attr(v) for k, v in prep.provenance.items()},
             "title": "stress deterministic trajectory",
             "world": mrio.name,
             "scenario": cfg.scenario.name if cfg.scenario else "none",

@@ -39,7 +39,7 @@ class ShockSpec(NamedTuple):
     applications: jax.Array  # (A,) one slot per application (its values are unused)
 
 
-def capacity_events(cfg: Config, mrio: Mrio, dtype: Any) -> tuple[np.ndarray, ...]:
+def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
     """The ``shock`` group as one event: ``(loss (1, n), start, days, recovery)``."""
     sh = cfg.shock
     n = mrio.n
@@ -62,7 +62,7 @@ def capacity_events(cfg: Config, mrio: Mrio, dtype: Any) -> tuple[np.ndarray, ..
 def build(cfg: Config, mrio: Mrio, dtype: Any) -> ShockSpec:
     """Resolve ``cfg.shock`` and ``cfg.scenario`` against the world's labels."""
     R, n = len(mrio.regions), mrio.n
-    loss, start, days, recovery = capacity_events(cfg, mrio, dtype)
+    loss, start, days, recovery = capacity_events(cfg, mrio)
     export_mask = np.zeros(n)
     dest_mask = np.zeros(R)
     cut_start = np.inf

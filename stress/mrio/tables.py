@@ -73,6 +73,11 @@ class Mrio:
         return self.x - self.Z.sum(axis=0)
 
     @property
+    def value_added_coefficients(self) -> np.ndarray:
+        """Value added per unit of output ``v_j`` (0 where ``x_j = 0``). Shape ``(n,)``."""
+        return iomath.value_added_coefficients(self.Z, self.x)
+
+    @property
     def industry_labels(self) -> list[tuple[str, str]]:
         """``(region, sector)`` of each industry, in table order."""
         return [(r, s) for r in self.regions for s in self.sectors]

@@ -165,7 +165,7 @@ def build_tables(mrio: Mrio, *, inventory_days: float, year_to_day: float, boari
         theta = AS > 1e-5
     blocks = Z0.reshape(R, p, n).sum(axis=0)
     split0 = np.divide(Z0, np.tile(blocks, (R, 1)), out=np.zeros_like(Z0), where=np.tile(blocks, (R, 1)) > 0)
-    v = np.divide(mrio.value_added, mrio.x, out=np.zeros(n), where=mrio.x > 0)
+    v = mrio.value_added_coefficients
     s = np.full(p, max(float(inventory_days), 2.0))  # BoARIO raises durations <= 1 step to 2
     return ArioTables(
         X0=jnp.asarray(X0, dtype),

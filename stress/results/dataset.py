@@ -69,7 +69,7 @@ def to_dataset(
     share_mean = acc.share_sum / FIXED_POINT / count
     share_sq = acc.share_sq / FIXED_POINT / count
     share_se = np.sqrt(np.maximum(share_sq - share_mean**2, 0) * count / max(count - 1, 1) / count)
-    v = np.divide(mrio.value_added, mrio.x, out=np.zeros(mrio.n), where=mrio.x > 0)
+    v = mrio.value_added_coefficients
     share_q = histogram_quantiles(acc.hist, q, *hist_range)
     halt = np.cumsum(acc.halt_week[:, :-1], axis=1) / count  # (n, W): halt within N weeks
     grid = lambda a: a.reshape(*a.shape[:-1], R, p)  # noqa: E731
@@ -128,14 +128,14 @@ def to_dataset(
         "week": ("week", np.arange(1, halt.shape[1] + 1), {"units": "week", "long_name": "weeks since day 0"}),
     }
     ds = xr.Dataset(data, coords=coords)
-    ds.attrs.update({k: _attr(v) for k, v in attrs.items()})
+    ds.attrs.update({k: netcdf_attr(v) for k, v in attrs.items()})
     ds.attrs["crashed_paths"] = int(acc.crashed)
     ds.attrs["n_paths_counted"] = count
     ds.attrs["Conventions"] = "CF-1.10"
     return ds
 
 
-def _attr(value: Any) -> Any:
+def netcdf_attr(value: Any) -> Any:
     """netCDF attributes take strings and numbers only."""
     if isinstance(value, bool):
         return int(value)
