@@ -16,10 +16,10 @@ Z_0         initial daily intermediate flows                (n, n)      ``tables
 Y_0         daily final demand                              (n, R F)    ``tables.Y0``
 A^S         input of product q per unit output of j         (p, n)      ``tables.AS``
 theta       "is a real input" mask (ARIO.md §2.3)           (p, n)      ``tables.theta``
-s_q         target inventory, days of use                   (p,)        ``tables.s``
+s_qj        target inventory of q held by j, days of use    (p, n)      ``tables.s``
 c_qj        criticality: share of j's output that needs q   (p, n)      ``tables.crit``
+psi_qj      stock share below which output is cut           () or (p,n) ``params.psi``
 v           value-added coefficients                        (n,)        ``tables.v``
-psi         stock share below which output is cut           ()          ``params.psi``
 kappa_inv   1/tau_inv, share of stock gap ordered per day   ()          ``params.kappa_inv``
 alpha^b/max base and maximal overproduction                 ()          ``params.alpha_base/max``
 kappa_alpha 1/tau_alpha                                     ()          ``params.kappa_alpha``
@@ -41,21 +41,34 @@ One step (ARIO.md §5, in this order):
 - A  ``zeta = (D - X(t-1)) / D``; for ``t >= 2``,
   ``alpha <- max(1, alpha + kappa_alpha [(alpha^max - alpha) zeta 1{zeta != 0}
   + (alpha^b - alpha) 1{zeta = 0}])``.
-- P  ``X^opt = min(D, Xbar)``; ``X_j = X^opt_j min_q [1 - c_qj (1 - rho_qj)]`` with
-  ``rho_qj = min(1, S_qj / (psi s_q A^S_qj X^opt_j))`` over real inputs (Leontief
+- P  ``X^opt = min(D, Xbar)``; ``X_j = X^opt_j min_q r_qj`` with ``r_qj = 1 - c_qj (1 - rho_qj)``
+  and ``rho_qj = min(1, S_qj / (psi_qj s_qj A^S_qj X^opt_j))`` over real inputs (Leontief
   complementarity below psi of target). ``c = 1`` everywhere is ARIO exactly; ``c_qj < 1``
-  (an extension) says only that share of an aggregated sector's output needs product ``q``
-  in fixed proportion, e.g. the few manufacturers in "other manufacturing" that use magnets.
-- D  Every client of ``i`` receives the share ``X_i / D_i`` of its (effective) order;
-  ``S <- S - A^S X + I_sum G`` (skipped when inflow and use are ``allclose``).
-- Q  Orders for ``t + 1``: ``N_qj = kappa_inv max(s_q A^S_qj X^opt_j - S_qj, 0) + A^S_qj X_j``,
-  split over suppliers of product q by ``w_ij = Z_0,ij alpha_i (1 - Delta_i) beta_i,r(j)(t+1)``
-  ("alt", Guan et al. 2020) or by the fixed initial shares ("noalt").
+  (an extension) says only that share of an aggregated sector's output needs product ``q``,
+  at the intensity ``A^S_qj / c_qj``; the rest of the output needs none of it.
+- D  Every client of ``i`` receives the share ``X_i / D_i`` of its order;
+  ``S <- S - U + I_sum G`` (skipped when inflow and use are ``allclose``). The use of q is
+  ``U_qj = A^S_qj X_j rho_qj / r_qj``: only the part of the output that needs q draws on its
+  stock (``rho_qj / r_qj`` is that part's share of ``X_j`` over ``c_qj``). With ``c = 1`` it is
+  ARIO's ``A^S X``; with any ``c`` it never exceeds ``S / (psi s)``, so stocks stay >= 0
+  whenever ``psi s >= 1``.
+- Q  Orders for ``t + 1``: ``N_qj = kappa_inv max(s_qj A^S_qj X^opt_j - S_qj, 0) + U_qj``,
+  split over suppliers of product q by ``w_ij = Z_0,ij alpha_i (1 - Delta_i)`` ("alt", Guan et
+  al. 2020) or by the fixed initial shares ("noalt"), then capped by export licences (below).
 
-Export restrictions: on day ``t`` only the share ``beta_i,r(t)`` of orders from buyers in region
-``r`` to supplier ``i`` (and of final demand of region ``r``) is accepted; the rest is void, and
-blocked final demand counts as unmet. Buyers re-split their orders over the open suppliers of the
-same product on the next order, so other regions substitute only up to their capacity.
+Export restrictions (licences as volume caps): ``beta_i,r(t)`` is the share of the orders that
+buyers in region ``r`` would place with supplier ``i`` without the restriction that is licensed
+on day ``t``. A restricted supplier (``beta < 1``) receives exactly that share,
+``sigma_ij = beta_ij w_ij / W_qj`` (``W_qj``: the sum of ``w`` over the suppliers of q), and
+accepts all of it; the blocked remainder ``B_qj = sum_k (1 - beta_kj) w_kj / W_qj`` goes to the
+unrestricted suppliers (``beta = 1``) of the same product in proportion to ``w``, which serve it
+only up to their capacity. With no unrestricted supplier it is not ordered. (Redirected orders
+never go to a restricted supplier: its licence caps its volume, whatever else is closed.) So
+``beta`` counts once: a link licensed at 0.1 of a 90 % supplier carries 0.09 of the buyer's
+orders. Final demand cannot re-split: of region ``r``'s final demand for ``i`` only the share
+``beta_i,r(t)`` passes, and the rest counts as unmet. Orders placed on day ``t - 1`` for day
+``t`` already use ``beta(t)``; the initial orders (``Z_0``) are split the same way with
+``beta(0)``.
 
 ``boario_quirks=True`` (default) keeps BoARIO 0.7.2's behaviour where it departs from the
 published model (ARIO.md §8): alpha relaxes to ``alpha^b`` only when ``zeta == 0`` exactly
@@ -84,7 +97,7 @@ class ArioTables(NamedTuple):
     Y0: jax.Array  # (n, R*F)
     AS: jax.Array  # (p, n)
     theta: jax.Array  # (p, n) bool
-    s: jax.Array  # (p,) days
+    s: jax.Array  # (p, n) target stock of product q held by industry j, days of use
     v: jax.Array  # (n,) value added per unit of output
     crit: jax.Array  # (p, n) criticality of each input (1: ARIO's Leontief constraint)
     fd_region: jax.Array  # (R*F,) int32, region of each final-demand column
@@ -92,7 +105,10 @@ class ArioTables(NamedTuple):
 
 
 class ArioParams(NamedTuple):
-    """Scalar model parameters as arrays, so new values never recompile."""
+    """Model parameters as arrays, so new values never recompile.
+
+    ``psi`` is a scalar (ARIO) or a ``(p, n)`` array (a calibrated share per product and buyer).
+    """
 
     psi: jax.Array
     kappa_inv: jax.Array
@@ -142,14 +158,18 @@ class Record(NamedTuple):
     demand: jax.Array  # (n,) D(t)
     final_demand_unmet: jax.Array  # (n,) unmet final demand by supplier industry
     stocks: jax.Array  # (p, n) S(t), before production
+    input_ratio: jax.Array  # (n,) X / X^opt: the share of feasible output that inputs allow
+    controlled_flow: jax.Array  # (R,) deliveries of export-restricted supplier industries, by buyer region
     crashed: jax.Array  # () bool
 
 
-def build_tables(mrio: Mrio, *, inventory_days: float, year_to_day: float, boario_quirks: bool, dtype: Any) -> ArioTables:
+def build_tables(mrio: Mrio, *, inventory_days: Any, year_to_day: float, boario_quirks: bool, dtype: Any) -> ArioTables:
     """Daily device arrays from a validated table (ARIO.md §2).
 
-    The input mask follows BoARIO (``(I_sum Z^yr)_qj > 1e-5 X0_j`` with daily ``X0``) when
-    ``boario_quirks``, else the documented ``a^S_qj > 1e-5``.
+    ``inventory_days`` is one number (ARIO), or an array broadcastable to ``(p, n)``: the
+    target stock of each product held by each buying industry, in days of use. The input mask
+    follows BoARIO (``(I_sum Z^yr)_qj > 1e-5 X0_j`` with daily ``X0``) when ``boario_quirks``,
+    else the documented ``a^S_qj > 1e-5``.
     """
     R, p = len(mrio.regions), len(mrio.sectors)
     n = R * p
@@ -166,7 +186,8 @@ def build_tables(mrio: Mrio, *, inventory_days: float, year_to_day: float, boari
     blocks = Z0.reshape(R, p, n).sum(axis=0)
     split0 = np.divide(Z0, np.tile(blocks, (R, 1)), out=np.zeros_like(Z0), where=np.tile(blocks, (R, 1)) > 0)
     v = mrio.value_added_coefficients
-    s = np.full(p, max(float(inventory_days), 2.0))  # BoARIO raises durations <= 1 step to 2
+    s = np.broadcast_to(np.asarray(inventory_days, float), (p, n))
+    s = np.where(s <= 1.0, 2.0, s)  # BoARIO raises durations <= 1 step to 2
     return ArioTables(
         X0=jnp.asarray(X0, dtype),
         Z0=jnp.asarray(Z0, dtype),
@@ -240,7 +261,7 @@ def capacity_loss(dis: Disruption, t: jax.Array, *, round6_values: bool) -> jax.
     last_full = dis.loss_start + dis.loss_days - 1  # (E,)
     m = jnp.maximum(t - last_full, 0)
     frac = jnp.where(dis.loss_recovery > 0, jnp.clip(1 - _safe_div(m, dis.loss_recovery), 0, 1), m == 0)
-    active = (t >= dis.loss_start) & (dis.loss_days > 0)
+    active = (t >= dis.loss_start) & ((dis.loss_days > 0) | (dis.loss_recovery > 0))
     recovering = dis.loss * frac[:, None]
     if round6_values:
         recovering = round6(recovering)
@@ -254,6 +275,26 @@ def availability(dis: Disruption, t: jax.Array) -> jax.Array:
     reopened = jnp.mean(t >= dis.resume_day, axis=1)  # (R,)
     closed = jnp.where(t >= dis.cut_start, 1 - reopened, 0)  # (R,)
     return 1 - dis.export_mask[:, None] * (dis.dest_mask * closed)[None, :]
+
+
+def split_orders(w: jax.Array, N: jax.Array, beta: jax.Array, p: int) -> jax.Array:
+    """Orders ``O_ij`` from buyer ``j`` to supplier ``i``: product ``q``'s order ``N_qj`` split by
+    the supplier weights ``w`` (n, n) under the licensed shares ``beta`` (n, R) of the order day.
+
+    A restricted supplier (``beta < 1``) gets ``beta w / W`` of ``N``; the blocked remainder is
+    shared by the unrestricted suppliers of the product in proportion to ``w`` (module
+    docstring). With ``beta = 1`` everywhere it is ``w / W N``, bit for bit.
+    """
+    n = w.shape[0]
+    R = n // p
+    b = jnp.repeat(beta, p, axis=1)  # (n, n): beta of supplier i towards buyer j's region
+    block = lambda a: jnp.tile(a.reshape(R, p, n).sum(axis=0), (R, 1))  # noqa: E731  sum over supplier regions
+    W = block(w)
+    open_ = b >= 1
+    blocked = block(w * (1 - b))
+    unrestricted = block(jnp.where(open_, w, 0))
+    w_eff = w * b + jnp.where(open_, w * _safe_div(blocked, unrestricted), 0)
+    return _safe_div(w_eff, W) * jnp.tile(N, (R, 1))
 
 
 @dataclass(frozen=True)
@@ -272,13 +313,19 @@ class Ario:
     order_type: str = "alt"
     boario_quirks: bool = True
 
-    def init(self, tables: ArioTables) -> State:
-        """Stationary initial state: 90-day (``s``) stocks, orders ``Z0``, ``alpha = alpha_base``."""
-        S = tables.s[:, None] * tables.AS * tables.X0[None, :]
+    def init(self, tables: ArioTables, dis: Disruption | None = None) -> State:
+        """Stationary initial state: stocks at target (``s``), orders ``Z0`` (split under day 0's
+        licences when ``dis`` restricts exports), ``alpha = alpha_base``."""
+        S = tables.s * tables.AS * tables.X0[None, :]
         n = tables.X0.shape[0]
+        O = tables.Z0
+        if dis is not None:
+            N = tables.Z0.reshape(n // tables.AS.shape[0], -1, n).sum(axis=0)
+            beta0 = availability(dis, jnp.zeros((), tables.X0.dtype))
+            O = jnp.where(jnp.all(beta0 >= 1), tables.Z0, split_orders(tables.Z0, N, beta0, tables.AS.shape[0]))
         return State(
             S=S,
-            O=tables.Z0,
+            O=O,
             alpha=jnp.ones((n,), tables.X0.dtype),
             X_prev=tables.X0,
             crashed=jnp.zeros((), bool),
@@ -293,7 +340,7 @@ class Ario:
         # E: events and export restrictions
         loss = capacity_loss(dis, t, round6_values=self.boario_quirks)
         beta = availability(dis, t)  # (n, R)
-        O_eff = O * jnp.repeat(beta, p, axis=1)
+        O_eff = O  # placed yesterday under today's licences (split_orders)
         Y_eff = tables.Y0 * jnp.take(beta, tables.fd_region, axis=1)
         D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
@@ -307,18 +354,22 @@ class Ario:
         # P: capacity, demand-limited production, inventory constraint
         cap = tables.X0 * (1 - loss) * alpha
         Xopt = jnp.minimum(D, cap)
-        C = params.psi * tables.s[:, None] * tables.AS * Xopt[None, :]
+        C = params.psi * tables.s * tables.AS * Xopt[None, :]
         binds = tables.theta & (C != 0)
-        ratio = jnp.where(binds, jnp.minimum(1, S / jnp.where(binds, C, 1)), 1)
-        ratio = jnp.where(tables.crit == 1, ratio, 1 - tables.crit * (1 - ratio))
-        X = Xopt * ratio.min(axis=0)
+        rho = jnp.where(binds, jnp.minimum(1, S / jnp.where(binds, C, 1)), 1)
+        partial = tables.crit != 1
+        r = jnp.where(partial, 1 - tables.crit * (1 - rho), rho)
+        input_ratio = r.min(axis=0)
+        X = Xopt * input_ratio
 
         # D: proportional rationing, stock update
         share = _safe_div(X, D)
         G_int = O_eff * share[:, None]
         G_fd = Y_eff * share[:, None]
         inflow = G_int.reshape(R, p, n).sum(axis=0)
-        use = tables.AS * X[None, :]
+        # Only the part of j's output that needs q draws on q's stock (module docstring).
+        needs = jnp.where(partial, _safe_div(rho, r), 1)
+        use = tables.AS * X[None, :] * needs
         S_next = S - use + inflow
         if self.boario_quirks:
             S_next = jnp.where(_allclose(inflow, use), S, S_next)
@@ -326,19 +377,21 @@ class Ario:
         unmet = (tables.Y0 - G_fd).sum(axis=1)
 
         # Q: orders for t + 1
-        goal = tables.s[:, None] * tables.AS * Xopt[None, :]
+        goal = tables.s * tables.AS * Xopt[None, :]
         gap = params.kappa_inv * jnp.maximum(goal - S_next, 0)
         if self.boario_quirks:
             gap = jnp.where(_allclose(S_next, goal), 0, gap)
         N = gap + use  # (p, n)
-        beta_next = jnp.repeat(availability(dis, t + 1), p, axis=1)  # (n, n)
         if self.order_type == "alt":
             cap_ratio = jnp.where(tables.X0 != 0, _safe_div(cap, tables.X0), 1)
-            w = tables.Z0 * cap_ratio[:, None] * beta_next
+            w = tables.Z0 * cap_ratio[:, None]
         else:
-            w = tables.split0 * beta_next
-        block = jnp.tile(w.reshape(R, p, n).sum(axis=0), (R, 1))
-        O_next = _safe_div(w, block) * jnp.tile(N, (R, 1))
+            w = tables.split0
+        O_next = split_orders(w, N, availability(dis, t + 1), p)
+
+        # Deliveries of the restricted supplier industries, by buyer region.
+        delivered = G_int.reshape(n, R, p).sum(axis=2) + G_fd.reshape(n, R, -1).sum(axis=2)  # (n, R)
+        controlled_flow = dis.export_mask @ delivered
 
         record = Record(
             production=X,
@@ -347,6 +400,8 @@ class Ario:
             demand=D,
             final_demand_unmet=unmet,
             stocks=S,
+            input_ratio=input_ratio,
+            controlled_flow=controlled_flow,
             crashed=crashed,
         )
         return State(S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed), record
@@ -365,7 +420,7 @@ class Ario:
         reducer (an object with ``init(tables)`` and ``update(summary, record, t)``), folds each
         day's record into a per-path summary inside the scan, so no history is kept.
         """
-        state0 = self.init(tables)
+        state0 = self.init(tables, dis)
 
         def body(carry, t):
             state, summary = carry

@@ -12,18 +12,28 @@ E → A → P → D → R → Q (§5, written as the compact algorithm of §5.1)
 It runs ONE path, ONE day per :func:`step` call, in float64, with no vectorisation over
 paths: clarity first. Everything is day-based (one step = one day).
 
-Extension: export restrictions
-------------------------------
+Extension: export restrictions (licences as volume caps)
+--------------------------------------------------------
 :func:`step` takes two availability matrices ``beta_t`` and ``beta_next`` of shape
-``(n, R)`` with entries in [0, 1]: the share of supplier industry ``i``'s flow to buyers
-located in region ``r`` that may pass on day ``t`` (respectively ``t + 1``). On day ``t``
-the effective intermediate orders are ``O_eff[i, j] = O[i, j] * beta_t[i, region(j)]`` and
-the effective final demand is ``Y_eff[i, c] = Y0[i, c] * beta_t[i, region(c)]``; the demand
-``D = rowsum(O_eff) + rowsum(Y_eff)`` replaces BoARIO's ``D`` everywhere in the step, and
-blocked final demand counts as unmet. When buyers place their orders for day ``t + 1`` the
-supplier weights are multiplied by ``beta_next[i, region(j)]``, so buyers re-route their
-orders towards suppliers that will be able to serve them. With ``beta`` all ones (or
-``None``) the step is exactly BoARIO's: multiplying by 1.0 is exact in floating point.
+``(n, R)`` with entries in [0, 1]: the licensed share of the orders that buyers located in
+region ``r`` would place with supplier industry ``i`` without restriction, on day ``t``
+(respectively ``t + 1``). When buyers place their orders for day ``t + 1``, the unrestricted
+split ``sigma = w / W`` is computed first; a supplier with ``beta_next < 1`` then receives
+``beta_next * sigma`` of the order, and the blocked rest goes to the suppliers of the same
+product with ``beta_next = 1``, in proportion to their weights (nowhere if there is none).
+Orders are accepted as placed (they already respect the licences of their day); final
+demand cannot re-split, so ``Y_eff[i, c] = Y0[i, c] * beta_t[i, region(c)]`` and blocked
+final demand counts as unmet. :func:`simulate` splits the initial orders ``Z0`` under
+``beta_schedule[0]``. With ``beta`` all ones (or ``None``) the step is exactly BoARIO's.
+
+Extension: partial criticality
+------------------------------
+``prepare(..., criticality=c)`` with ``c`` of shape ``(p, n)`` in [0, 1]: only the share
+``c[q, j]`` of industry ``j``'s output needs product ``q`` (at the intensity
+``AS[q, j] / c[q, j]``). The sufficiency of input ``q`` becomes
+``r[q, j] = 1 - c (1 - rho)``, production is ``Xopt * min_q r``, and only the part of the
+output that needs ``q`` draws on its stock: the use is ``AS * X * rho / r`` (``AS * X`` where
+``c = 1``, which is ARIO).
 
 Notation (ARIO.md symbol → variable name)
 -----------------------------------------
@@ -44,7 +54,7 @@ region of industry / column   ``region_of``,         (n,), (R F,)     buyer regi
 :math:`I_{sum}`               ``Isum``               (p, n)           product aggregation
 :math:`A^S = I_{sum} A`       ``AS``                 (p, n)           input of q per unit of j
 :math:`\theta`                ``theta``              (p, n) bool      "is a real input" mask
-:math:`s_q`                   ``s``                  (p,)             inventory duration, days
+:math:`s_{qj}`                ``s``                  (p, n)           inventory duration, days
 :math:`\psi`                  ``psi``                scalar           constraint share
 :math:`\kappa_{inv}`          ``kappa_inv``          scalar           1 / tau_inv
 :math:`\kappa_\alpha`         ``kappa_alpha``        scalar           1 / tau_alpha
@@ -146,17 +156,21 @@ class Prepared:
         ``Isum @ A``.
     theta : ndarray of bool, shape (p, n)
         Input mask with BoARIO's units quirk: ``(Isum @ Z_yearly) > 1e-5 * X0``.
-    s : ndarray, shape (p,)
-        Inventory durations in days (values <= 1 raised to 2, as BoARIO does).
+    s : ndarray, shape (p, n)
+        Inventory durations in days, by product and buyer (values <= 1 raised to 2, as BoARIO does).
     S0 : ndarray, shape (p, n)
-        Initial stocks ``s[:, None] * AS * X0[None, :]`` (full target, no psi).
+        Initial stocks ``s * AS * X0[None, :]`` (full target, no psi).
+    crit : ndarray, shape (p, n)
+        Criticality (1: ARIO's Leontief constraint).
     cap_ratio_guard : ndarray of bool, shape (n,)
         ``X0 == 0``: where the capacity ratio ``cap / X0`` is set to 1.
     sector_of, region_of : ndarray of int, shape (n,)
         ``i % p`` and ``i // p``.
     fd_region_of : ndarray of int, shape (R*F,)
         ``c // F``: buyer region of each final-demand column.
-    psi, kappa_inv, kappa_alpha, alpha_base, alpha_max : float
+    psi : float or ndarray of shape (p, n)
+        Constraint share.
+    kappa_inv, kappa_alpha, alpha_base, alpha_max : float
         Model parameters (rates are ``1 / tau`` in 1/day).
     """
 
@@ -174,11 +188,12 @@ class Prepared:
     theta: np.ndarray
     s: np.ndarray
     S0: np.ndarray
+    crit: np.ndarray
     cap_ratio_guard: np.ndarray
     sector_of: np.ndarray
     region_of: np.ndarray
     fd_region_of: np.ndarray
-    psi: float
+    psi: float | np.ndarray
     kappa_inv: float
     kappa_alpha: float
     alpha_base: float
@@ -221,6 +236,7 @@ def prepare(
     alpha_tau: float = 365.0,
     year_to_day: float = 365.0,
     A=None,
+    criticality=None,
 ) -> Prepared:
     """Preprocess a yearly MRIO table into the daily arrays of ARIO.md §2.
 
@@ -236,10 +252,10 @@ def prepare(
         Yearly gross output.
     n_regions, n_sectors : int
         ``R`` and ``p``; ``n = R * p``.
-    inventory_days : float or array_like of shape (p,), default 90
-        Target inventory duration ``s_q`` in days, per product. Values <= 1 are raised to 2
-        (BoARIO). Must be finite.
-    psi : float, default 0.8
+    inventory_days : float or array_like of shape (p,) or (p, n), default 90
+        Target inventory duration in days, per product (and buyer). Values <= 1 are raised
+        to 2 (BoARIO). Must be finite.
+    psi : float or array_like of shape (p, n), default 0.8
         Share of the target stock below which production is cut.
     inventory_tau : float, default 60
         Inventory restoration time in days; ``kappa_inv = 1 / inventory_tau``.
@@ -251,6 +267,8 @@ def prepare(
         Technical coefficients as supplied by the MRIO (e.g. pymrio's ``A``). Must be
         ``allclose`` (atol 1e-8) to ``Z / x``, as BoARIO requires. Default: ``Z / x``
         (0 in columns where ``x == 0``).
+    criticality : array_like, shape (p, n), optional
+        Share of each buyer's output that needs each product (module docstring). Default 1.
 
     Returns
     -------
@@ -280,7 +298,8 @@ def prepare(
             raise InputError(name, "non-finite entries", "finite numbers")
     if np.any(x < 0):
         raise InputError("x", "negative entries", "non-negative gross output")
-    if not (psi >= 0 and inventory_tau > 0 and alpha_tau > 0 and year_to_day > 0):
+    psi = np.asarray(psi, dtype=float)
+    if not (np.all(psi >= 0) and inventory_tau > 0 and alpha_tau > 0 and year_to_day > 0):
         raise InputError(
             "psi/inventory_tau/alpha_tau/year_to_day",
             (psi, inventory_tau, alpha_tau, year_to_day),
@@ -298,7 +317,8 @@ def prepare(
         if A.shape != (n, n) or not np.allclose(A, A_calc, rtol=1e-5, atol=1e-8):
             raise InputError("A", "inconsistent with Z / x", "np.allclose(A, Z / x)")
 
-    s = np.broadcast_to(np.asarray(inventory_days, dtype=float), (p,)).copy()
+    s_in = np.asarray(inventory_days, dtype=float)
+    s = np.broadcast_to(s_in[:, None] if s_in.shape == (p,) else s_in, (p, n)).copy()
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise InputError("inventory_days", inventory_days, "finite positive days")
     s = np.where(s <= 1.0, 2.0, s)
@@ -314,7 +334,10 @@ def prepare(
     AS = Isum @ A
     # ARIO.md §2.3: YEARLY aggregated flow compared with DAILY output (BoARIO's quirk).
     theta = (Isum @ Z) > _THETA_THRESHOLD * X0[None, :]
-    S0 = s[:, None] * AS * X0[None, :]
+    S0 = s * AS * X0[None, :]
+    crit = np.ones((p, n)) if criticality is None else np.asarray(criticality, dtype=float)
+    if crit.shape != (p, n) or np.any(crit < 0) or np.any(crit > 1):
+        raise InputError("criticality", crit.shape, f"shares in [0, 1] of shape ({p}, {n})")
 
     return Prepared(
         n_regions=R,
@@ -331,11 +354,12 @@ def prepare(
         theta=_readonly(theta),
         s=_readonly(s),
         S0=_readonly(S0),
+        crit=_readonly(crit),
         cap_ratio_guard=_readonly(X0 == 0),
         sector_of=_readonly(sector_of),
         region_of=_readonly(region_of),
         fd_region_of=_readonly(fd_region_of),
-        psi=float(psi),
+        psi=float(psi) if psi.ndim == 0 else _readonly(np.broadcast_to(psi, (p, n))),
         kappa_inv=1.0 / float(inventory_tau),
         kappa_alpha=1.0 / float(alpha_tau),
         alpha_base=float(alpha_base),
@@ -524,12 +548,9 @@ def step(
     # E. events: Delta(t) is precomputed (lag and rounding included).
     delta = np.zeros(n) if delta_t is None else np.asarray(delta_t, dtype=float)
 
-    # Effective demand after export restrictions (identity when beta is None / ones).
-    if bt is None:
-        O_eff, Y_eff = O, Y0
-    else:
-        O_eff = O * bt[:, prep.region_of]
-        Y_eff = Y0 * bt[:, prep.fd_region_of]
+    # Orders already respect today's licences; final demand cannot re-split.
+    O_eff = O
+    Y_eff = Y0 if bt is None else Y0 * bt[:, prep.fd_region_of]
     D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
     # A. overproduction (from t = 2), compared with LAST step's production.
@@ -545,18 +566,24 @@ def step(
     # P. production: capacity, demand, then the psi inventory constraint on Xopt(t).
     cap = X0 * (1.0 - delta) * alpha
     Xopt = np.minimum(D, cap)
-    C = prep.psi * prep.s[:, None] * AS * Xopt[None, :]
+    C = prep.psi * prep.s * AS * Xopt[None, :]
     binding = prep.theta & (C != 0)
     rho = np.ones_like(C)
     rho[binding] = np.minimum(1.0, S[binding] / C[binding])
-    X = Xopt * rho.min(axis=0)
+    # partial criticality: only the share crit of the output needs the input
+    partial = prep.crit != 1
+    suff = rho.copy()
+    suff[partial] = 1.0 - prep.crit[partial] * (1.0 - rho[partial])
+    X = Xopt * suff.min(axis=0)
 
     # D. proportional rationing of every demand column, then stocks.
     frac = _safe_div(X, D)
     G_int = O_eff * frac[:, None]
     G_fd = Y_eff * frac[:, None]
     inflow = G_int.reshape(R, p, n).sum(axis=0)  # = Isum @ G_int (industries region-major)
-    use = AS * X[None, :]
+    needs = np.ones_like(rho)
+    needs[partial] = _safe_div(rho[partial], suff[partial])
+    use = AS * X[None, :] * needs
     if np.allclose(inflow, use, rtol=_RTOL, atol=_ATOL):
         S_new = np.array(S, copy=True)
     else:
@@ -570,7 +597,7 @@ def step(
     # R. event recovery: folded into the precomputed schedule.
 
     # Q. orders for step t+1.
-    goal = prep.s[:, None] * AS * Xopt[None, :]
+    goal = prep.s * AS * Xopt[None, :]
     if np.allclose(S_new, goal, rtol=_RTOL, atol=_ATOL):
         gap = np.zeros_like(goal)
     else:
@@ -578,11 +605,7 @@ def step(
     Nq = gap + use
     cap_ratio = np.where(prep.cap_ratio_guard, 1.0, _safe_div(cap, X0))
     w = prep.Z0 * cap_ratio[:, None]
-    if bn is not None:
-        w = w * bn[:, prep.region_of]
-    block = w.reshape(R, p, n).sum(axis=0)  # (p, n): sum over supplier regions
-    sigma = _safe_div(w, block[prep.sector_of, :])
-    O_new = sigma * Nq[prep.sector_of, :]
+    O_new = licensed_orders(prep, w, Nq, bn)
 
     record = {
         "production": X,
@@ -597,6 +620,31 @@ def step(
         "crashed": crashed,
     }
     return State(S=S_new, O=O_new, alpha=alpha, X_prev=X), record
+
+
+def licensed_orders(prep: Prepared, w: np.ndarray, Nq: np.ndarray, beta) -> np.ndarray:
+    """Split orders by product ``Nq`` (p, n) over suppliers by weights ``w`` (n, n) under the
+    licensed shares ``beta`` (n, R) of the order day (module docstring)."""
+    p, n, R = prep.n_sectors, prep.n, prep.n_regions
+    if beta is None or np.all(beta >= 1):  # ARIO's split, BoARIO's arithmetic
+        block = w.reshape(R, p, n).sum(axis=0)  # (p, n): sum over supplier regions
+        return _safe_div(w, block[prep.sector_of, :]) * Nq[prep.sector_of, :]
+    O = np.zeros((n, n))
+    for j in range(n):
+        for q in range(p):
+            sup = np.flatnonzero(prep.sector_of == q)
+            W = w[sup, j].sum()
+            if W == 0:
+                continue
+            b = np.ones(len(sup)) if beta is None else beta[sup, prep.region_of[j]]
+            sigma = w[sup, j] / W
+            share = np.where(b < 1, b * sigma, sigma)
+            blocked = ((1 - b) * sigma)[b < 1].sum()
+            open_total = sigma[b >= 1].sum()
+            if blocked > 0 and open_total > 0:
+                share = np.where(b >= 1, sigma + blocked * sigma / open_total, share)
+            O[sup, j] = share * Nq[q, j]
+    return O
 
 
 _RECORD_SHAPES = {
@@ -655,6 +703,9 @@ def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) ->
 
     out = {k: np.full((T, n) if shp == "n" else (T, p, n), np.nan) for k, shp in _RECORD_SHAPES.items()}
     state = initial_state(prep)
+    if beta_schedule is not None and np.any(beta_schedule[0] < 1):
+        Nq0 = prep.Z0.reshape(R, p, n).sum(axis=0)
+        state = state._replace(O=licensed_orders(prep, prep.Z0, Nq0, beta_schedule[0]))
     crash_step = -1
     for t in range(T):
         dt = None if delta_schedule is None else delta_schedule[t]
