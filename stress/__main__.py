@@ -19,14 +19,18 @@ USAGE = """usage: python -m stress <command> [key=value ...] [--multirun]
 commands:
   run        Monte Carlo over disruption paths; writes results.nc (needs +scenario=NAME)
   simulate   one deterministic path; writes trajectory.nc with the daily trajectory
+  calibrate  NumPyro calibration on the 2025-26 observations; writes posterior.nc
+  backtest   replay the April 2025 controls; writes backtest.nc with predictive percentiles
 
 examples:
   python -m stress run +scenario=full_cutoff
   python -m stress run +scenario=full_cutoff sampler.n_paths=10000 sampler.seed=1
   python -m stress simulate world=pymrio_test shock=capacity_loss shock.region=reg3 shock.sector=mining
+  python -m stress calibrate calibration.chains=4
+  python -m stress backtest sampler.n_paths=4096
 """
 
-GROUPS = ("world", "model", "sampler", "shock", "scenario")
+GROUPS = ("world", "model", "sampler", "shock", "scenario", "calibration")
 
 
 def _choices(config_dir: Path, group: str) -> list[str]:
@@ -65,6 +69,37 @@ def _check_dir(field: str, value: str) -> None:
         raise InputError(field, value, f"a folder that can be created and written ({probe} is not writable)")
 
 
+#: Scenario settings that a posterior replaces path by path (see stress.sampler).
+POSTERIOR_REPLACES = ("scenario.cutoff.", "scenario.licence.approval_a", "scenario.licence.approval_b", "scenario.licence.review_days")
+
+
+def check_posterior_overrides(overrides: list[str], cfg) -> None:
+    """Refuse a hand-set value that the posterior in use would silently replace."""
+    if cfg.calibration.posterior is None or str(cfg.calibration.posterior).lower() == "none":
+        return
+    for item in overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key.startswith(POSTERIOR_REPLACES) or key in ("scenario.cutoff", "scenario.licence"):
+            raise InputError(
+                key,
+                item.split("=", 1)[1] if "=" in item else None,
+                f"not used while calibration.posterior={cfg.calibration.posterior}: each path draws it from the posterior; "
+                "add calibration.posterior=none to use hand-set values",
+            )
+
+
+def backtest_overrides(rest: list[str]) -> list[str]:
+    """The backtest's own scenario and Monte Carlo size, unless the user chose a sampler."""
+    for item in rest:
+        if item.split("=", 1)[0].lstrip("+~") == "scenario":
+            print("stress: error: scenario is not allowed for backtest: it replays +scenario=april_2025_controls", file=sys.stderr)
+            sys.exit(2)
+    extra = ["+scenario=april_2025_controls"]
+    if not any(item.split("=", 1)[0].lstrip("+~") == "sampler" for item in rest):
+        extra.append("sampler=backtest")
+    return extra + rest
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m stress``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -79,10 +114,13 @@ def main(argv: list[str] | None = None) -> None:
             f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)} (see python -m stress --help)", file=sys.stderr
         )
         sys.exit(2)
+    if command == "backtest":
+        rest = backtest_overrides(rest)
     try:
         precheck(rest, Path(cli.CONFIG_DIR))
         if not any(a in ("-m", "--multirun") for a in rest):
-            cli.check_composition([a for a in rest if not a.startswith("-")])
+            overrides = [a for a in rest if not a.startswith("-")]
+            check_posterior_overrides(overrides, cli.check_composition(overrides))
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -91,4 +91,20 @@ def simulate(cfg: DictConfig) -> None:
     _task(pipeline.simulate, cfg)
 
 
-COMMANDS: dict[str, Callable[[], None]] = {"run": run, "simulate": simulate}
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def calibrate(cfg: DictConfig) -> None:
+    """``python -m stress calibrate``: NumPyro calibration; writes the posterior."""
+    from stress import pipeline
+
+    _task(pipeline.calibrate, cfg)
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def backtest(cfg: DictConfig) -> None:
+    """``python -m stress backtest``: replay the April 2025 controls against the observations."""
+    from stress import backtest as bt
+
+    _task(bt.run, cfg)
+
+
+COMMANDS: dict[str, Callable[[], None]] = {"run": run, "simulate": simulate, "calibrate": calibrate, "backtest": backtest}

@@ -98,7 +98,13 @@ class LicenceConfig:
 
 @dataclass
 class ScenarioConfig:
-    """A disruption scenario (selected with ``+scenario=NAME``)."""
+    """A disruption scenario (selected with ``+scenario=NAME``).
+
+    ``controlled_share`` is the share of each restricted link's value that the controls cover
+    (1: all of it; null: the calibrated posterior's ``export_controlled_share``, the April 2025
+    controls' share of China's magnet exports). ``start_date`` dates day 0 (ISO date) so that
+    monthly outputs follow calendar months; null: 30-day months.
+    """
 
     name: str = "baseline"
     description: str = ""
@@ -107,6 +113,8 @@ class ScenarioConfig:
     products: list[str] = field(default_factory=list)
     destinations: list[str] | None = None
     start_day: int = 0
+    start_date: str | None = None
+    controlled_share: float | None = 1.0
     cutoff: CutoffConfig = field(default_factory=CutoffConfig)
     licence: LicenceConfig = field(default_factory=LicenceConfig)
 
@@ -116,11 +124,35 @@ class MetricsConfig:
     """What is measured per path and how it is summarised."""
 
     halt_threshold: float = 0.5
+    constraint_threshold: float = 0.01
     quantiles: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.99])
     histogram_bins: int = 250
     histogram_min: float = -0.25
     histogram_max: float = 1.0
     top_n: int = 10
+
+
+CALIBRATION_MODELS = ("licence", "export_shock", "inventory", "regime")
+
+
+@dataclass
+class CalibrationConfig:
+    """Calibration with NumPyro (``python -m stress calibrate``) and the posterior that runs use.
+
+    ``posterior``: ``bundled`` (the posterior shipped with the package), ``none`` (the hand-set
+    priors of the scenario and the world's data), or the path of a file written by
+    ``calibrate``. ``output``: where ``calibrate`` writes (null: ``posterior.nc`` in the run
+    folder; ``bundled``: replace the package's bundled posterior).
+    """
+
+    posterior: str | None = "bundled"
+    models: list[str] = field(default_factory=lambda: list(CALIBRATION_MODELS))
+    chains: int = 4
+    warmup: int = 1000
+    samples: int = 1000
+    seed: int = 0
+    force: bool = False
+    output: str | None = None
 
 
 @dataclass
@@ -151,6 +183,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
 def register() -> None:
@@ -258,4 +291,27 @@ def validate(cfg: Config) -> Config:
         raise InputError("runtime.platform", cfg.runtime.platform, "null, cpu, gpu, cuda or tpu")
     if cfg.simulate.path_id < 0:
         raise InputError("simulate.path_id", cfg.simulate.path_id, "a whole number >= 0")
+    check_range("metrics.constraint_threshold", mt.constraint_threshold, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    if sc is not None:
+        if sc.controlled_share is not None:
+            check_range("scenario.controlled_share", sc.controlled_share, lo=0.0, hi=1.0, lo_open=True)
+        if sc.start_date is not None:
+            import datetime
+
+            try:
+                datetime.date.fromisoformat(str(sc.start_date))
+            except ValueError:
+                raise InputError("scenario.start_date", sc.start_date, "an ISO date such as 2025-04-04, or null") from None
+    c = cfg.calibration
+    for name in c.models:
+        if name not in CALIBRATION_MODELS:
+            raise InputError("calibration.models", name, "one or more of " + ", ".join(CALIBRATION_MODELS))
+    if not c.models:
+        raise InputError("calibration.models", c.models, "one or more of " + ", ".join(CALIBRATION_MODELS))
+    for key, lo in (("chains", 1), ("warmup", 1), ("samples", 10)):
+        v = getattr(c, key)
+        if not isinstance(v, int) or not lo <= v <= 100_000:
+            raise InputError(f"calibration.{key}", v, f"a whole number in [{lo}, 100000]")
+    if not 0 <= c.seed < 2**31:
+        raise InputError("calibration.seed", c.seed, "a whole number in [0, 2**31)")
     return cfg

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,7 @@ import numpy as np
 
 from stress.metrics import Accumulator, Metrics
 from stress.propagation.ario import Ario, ArioParams, ArioTables
-from stress.sampler import sample_path
+from stress.sampler import sample_path_params
 from stress.scenario import ShockSpec
 
 TRACES = {"run_chunk": 0}
@@ -45,26 +46,31 @@ def run_chunk(
     metrics: Metrics,
     horizon: int,
     width: int,
-) -> tuple[Accumulator, jax.Array]:
+    flow_base: jax.Array,
+) -> tuple[Accumulator, jax.Array, Any]:
     """Simulate the paths ``path_ids`` (shape ``(B,)``, ``B`` a multiple of ``width``) and add
     those with ``mask`` to ``acc``.
 
-    Returns the updated accumulator and the per-path retained scalars ``(B, K)``.
+    Returns the updated accumulator, the per-path retained scalars ``(B, K)`` and, with
+    ``metrics.retain_paths``, the per-path monthly flow ratios and first-halt days (else None).
     """
     TRACES["run_chunk"] += 1  # runs at trace time only: counts compilations
 
     def one_path(path_id):
-        dis = sample_path(jr.fold_in(key_paths, path_id), spec)
-        summary = model.simulate(tables, params, dis, horizon, metrics)
-        return summary, metrics.path_scalars(tables, summary)
+        dis, pp = sample_path_params(jr.fold_in(key_paths, path_id), spec, tables, params)
+        tab, par = tables._replace(s=pp.s), params._replace(psi=pp.psi)
+        summary = model.simulate(tab, par, dis, horizon, metrics)
+        details = metrics.path_details(tables, summary, flow_base, horizon) if metrics.retain_paths else None
+        return summary, (metrics.path_scalars(tables, summary), details)
 
     # Paths are vectorised in groups of a fixed width, whatever the chunk size, so that XLA
     # compiles the same per-path arithmetic for every chunk size: results are bit-identical.
     groups = path_ids.reshape(-1, width)
-    summary, scalars = jax.lax.map(jax.vmap(one_path), groups)
+    summary, (scalars, details) = jax.lax.map(jax.vmap(one_path), groups)
     flat = lambda a: a.reshape((-1, *a.shape[2:]))  # noqa: E731
     summary = jax.tree.map(flat, summary)
-    return metrics.accumulate(acc, tables, summary, mask, horizon), flat(scalars)
+    details = None if details is None else jax.tree.map(flat, details)
+    return metrics.accumulate(acc, tables, summary, mask, horizon, flow_base), flat(scalars), details
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,10 @@ class EngineResult:
 
     acc: Accumulator  # NumPy arrays
     scalars: np.ndarray  # (n_paths, K) retained per-path scalars, in path-id order
+    flow_base: np.ndarray  # (M, R) undisturbed monthly deliveries of the restricted industries
+    flows: np.ndarray | None  # (n_paths, M, R) monthly flow ratios (metrics.retain_paths)
+    first_constrained: np.ndarray | None  # (n_paths, n) first day of an input-constrained drop
+    loss_share: np.ndarray | None  # (n_paths, n) lost output / baseline output (metrics.retain_paths)
     n_chunks: int
     first_chunk_seconds: float
     run_seconds: float
@@ -106,20 +116,37 @@ def run(
     """Run ``n_paths`` paths in chunks of ``chunk_size``; memory does not grow with ``n_paths``
     beyond the retained per-path scalars."""
     n = tables.X0.shape[0]
+    p = tables.AS.shape[0]
+    R = n // p
+    # Undisturbed daily deliveries of the restricted industries to each region, by month.
+    daily = np.asarray(spec.export_mask) @ (
+        np.asarray(tables.Z0).reshape(n, R, p).sum(axis=2) + np.asarray(tables.Y0).reshape(n, R, -1).sum(axis=2)
+    )
+    days_in_month = np.bincount(metrics.months(horizon))
+    flow_base_host = days_in_month[:, None] * daily[None, :]
+    flow_base = jnp.asarray(flow_base_host, tables.X0.dtype)
     # A multiple of the vector width, and no larger than the run needs (results do not depend on it).
     chunk_size = -(-min(chunk_size, n_paths) // width) * width
     n_chunks = -(-n_paths // chunk_size)
-    acc = metrics.empty(n, horizon)
+    acc = metrics.empty(n, R, horizon)
     scalars = np.empty((n_paths, metrics.n_scalars(tables)), np.dtype(tables.X0.dtype))
+    flows = np.empty((n_paths, *flow_base_host.shape), np.dtype(tables.X0.dtype)) if metrics.retain_paths else None
+    first_c = np.empty((n_paths, n), np.int32) if metrics.retain_paths else None
+    loss_share = np.empty((n_paths, n), np.dtype(tables.X0.dtype)) if metrics.retain_paths else None
     t_start = t_last = time.perf_counter()
     first_chunk_seconds = 0.0
-    pending: tuple[int, np.ndarray, np.ndarray, jax.Array] | None = None
+    pending: tuple[int, np.ndarray, np.ndarray, jax.Array, Any] | None = None
 
-    def collect(item: tuple[int, np.ndarray, np.ndarray, jax.Array]) -> None:
+    def collect(item: tuple[int, np.ndarray, np.ndarray, jax.Array, Any]) -> None:
         # The one host transfer of a chunk; it waits for that chunk only.
         nonlocal t_last, first_chunk_seconds
-        c, ids, mask, chunk_scalars = item
+        c, ids, mask, chunk_scalars, chunk_details = item
         scalars[ids[mask]] = np.asarray(jax.device_get(chunk_scalars))[mask]
+        if chunk_details is not None:
+            f, fc, ls = jax.device_get(chunk_details)
+            flows[ids[mask]] = np.asarray(f)[mask]
+            first_c[ids[mask]] = np.asarray(fc)[mask]
+            loss_share[ids[mask]] = np.asarray(ls)[mask]
         now = time.perf_counter()
         if c == 0:
             first_chunk_seconds = now - t_start
@@ -130,7 +157,7 @@ def run(
     for c in range(n_chunks):
         ids = c * chunk_size + np.arange(chunk_size)
         mask = ids < n_paths
-        acc, chunk_scalars = run_chunk(
+        acc, chunk_scalars, chunk_details = run_chunk(
             acc,
             tables,
             params,
@@ -142,13 +169,14 @@ def run(
             metrics=metrics,
             horizon=horizon,
             width=width,
+            flow_base=flow_base,
         )
         # Dispatch is asynchronous: chunk c is queued before chunk c-1's results are fetched,
         # so the device never waits for the host.
         if pending is not None:
             collect(pending)
-        pending = (c, ids, mask, chunk_scalars)
+        pending = (c, ids, mask, chunk_scalars, chunk_details)
     assert pending is not None
     collect(pending)
     acc_host = Accumulator(*(np.asarray(a) for a in jax.device_get(acc)))
-    return EngineResult(acc_host, scalars, n_chunks, first_chunk_seconds, time.perf_counter() - t_start)
+    return EngineResult(acc_host, scalars, flow_base_host, flows, first_c, loss_share, n_chunks, first_chunk_seconds, time.perf_counter() - t_start)

@@ -5,7 +5,12 @@ Per path and industry ``j`` over the horizon ``T``:
 - lost output ``L_j = sum_t (X0_j - X_j(t))`` (money), and its share of baseline output
   ``r_j = L_j / (T X0_j)``;
 - lost value added ``v_j L_j`` (value added is proportional to output, ``VA = v X``);
-- the first day of a halt, ``X_j(t) < h X0_j`` with ``h = halt_threshold`` (``T``: none).
+- the first day of a deep cut, ``X_j(t) < h X0_j`` with ``h = halt_threshold`` (``T``: none);
+- the first day of a plant halt as reported in 2025: the first day the industry's output is
+  cut by missing inputs, ``X_j(t) < (1 - e) X^opt_j(t)`` with ``e = constraint_threshold``
+  (default 0.01: in an aggregated sector one assembly plant of the 60-100 in a large region is
+  about 1-2 % of output, so a 1 % input-constrained drop is the first plant that stops);
+- the deliveries of the export-restricted industries to each region, summed by month.
 
 Streaming accumulators, whose size does not depend on the number of paths:
 
@@ -15,8 +20,11 @@ Streaming accumulators, whose size does not depend on the number of paths:
   ``(histogram_max - histogram_min) / histogram_bins`` of the industry's horizon output);
 - counts of the week of the first halt per industry (probability of a halt within N weeks).
 
-Per path, ``2 R + 2`` scalars are retained (lost output and value added by region and in total)
-for exact quantiles, expected shortfall and their confidence intervals on the host.
+Per path, ``2 R + 4`` scalars are retained (lost output and value added by region and in total,
+the lost output of the directly hit industries, and a crash flag) for exact quantiles, expected
+shortfall and their confidence intervals on the host; with ``retain_paths`` also each path's
+monthly controlled flows and first-halt days (for the backtest). A crashed path (a stock went
+negative or NaN) is counted, and left out of every statistic.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ class PathSummary(NamedTuple):
 
     lost: jax.Array  # (n,) sum over days of X0 - X
     first_halt: jax.Array  # (n,) int32, horizon if no halt
+    first_constrained: jax.Array  # (n,) int32, first day of an input-constrained drop; horizon if none
+    flows: jax.Array  # (M, R) deliveries of the restricted industries by month and buyer region
     crashed: jax.Array  # () bool
 
 
@@ -49,6 +59,8 @@ class Accumulator(NamedTuple):
     share_sq: jax.Array  # (n,) sum of r^2 in fixed point
     hist: jax.Array  # (n, bins) counts of r per bin
     halt_week: jax.Array  # (n, W + 1) counts of the week of the first halt; last column: none
+    constrained_week: jax.Array  # (n, W + 1) counts of the week of the first input-constrained drop
+    flow_sum: jax.Array  # (M, R) sum over paths of the monthly flow ratio to baseline, fixed point
     crashed: jax.Array  # () paths whose stocks went negative
 
 
@@ -57,72 +69,134 @@ class Metrics:
     """Static metric settings; also the scan reducer (``init``/``update``)."""
 
     halt_threshold: float = 0.5
+    constraint_threshold: float = 0.01
     bins: int = 250
     lo: float = -0.25
     hi: float = 1.0
+    month_of_day: tuple[int, ...] = ()  # month index of each day of the horizon (empty: 30-day months)
+    direct: tuple[int, ...] = ()  # indices of the directly hit industries (amplification)
+    retain_paths: bool = False
+
+    def months(self, horizon: int) -> np.ndarray:
+        """Month index of each day, shape ``(horizon,)``."""
+        if self.month_of_day:
+            return np.asarray(self.month_of_day[:horizon], np.int32)
+        return np.arange(horizon, dtype=np.int32) // 30
+
+    def n_months(self, horizon: int) -> int:
+        return int(self.months(horizon).max()) + 1
 
     def init(self, tables: ArioTables, horizon: int) -> PathSummary:
         """Empty per-path summary."""
         n = tables.X0.shape[0]
+        R = n // tables.AS.shape[0]
         return PathSummary(
             lost=jnp.zeros((n,), tables.X0.dtype),
             first_halt=jnp.full((n,), horizon, jnp.int32),
+            first_constrained=jnp.full((n,), horizon, jnp.int32),
+            flows=jnp.zeros((self.n_months(horizon), R), tables.X0.dtype),
             crashed=jnp.zeros((), bool),
         )
 
     def update(self, tables: ArioTables, summary: PathSummary, rec: Record, t: jax.Array) -> PathSummary:
         """Fold one day's record into the summary."""
-        halted = (rec.production < self.halt_threshold * tables.X0) & (tables.X0 > 0)
+        live = tables.X0 > 0
+        halted = (rec.production < self.halt_threshold * tables.X0) & live
         first = jnp.where(halted & (summary.first_halt > t), t.astype(jnp.int32), summary.first_halt)
+        cut = (rec.input_ratio < 1 - self.constraint_threshold) & live
+        first_c = jnp.where(cut & (summary.first_constrained > t), t.astype(jnp.int32), summary.first_constrained)
+        m = jnp.asarray(self.month_of_day, jnp.int32)[t] if self.month_of_day else t.astype(jnp.int32) // 30
         return PathSummary(
             lost=summary.lost + (tables.X0 - rec.production),
             first_halt=first,
+            first_constrained=first_c,
+            flows=summary.flows.at[m].add(rec.controlled_flow),
             crashed=summary.crashed | rec.crashed,
         )
 
-    def empty(self, n: int, horizon: int) -> Accumulator:
-        """Zero accumulator for ``n`` industries."""
+    def empty(self, n: int, n_regions: int, horizon: int) -> Accumulator:
+        """Zero accumulator for ``n`` industries in ``n_regions`` regions."""
         weeks = n_weeks(horizon)
         z = lambda *s: jnp.zeros(s, jnp.int64)  # noqa: E731
-        return Accumulator(z(), z(n), z(n), z(n, self.bins), z(n, weeks + 1), z())
+        return Accumulator(z(), z(n), z(n), z(n, self.bins), z(n, weeks + 1), z(n, weeks + 1), z(self.n_months(horizon), n_regions), z())
+
+    def scalar_names(self, regions: tuple[str, ...] | list[str]) -> list[str]:
+        """Names of the retained per-path scalars, in column order."""
+        return (
+            [f"output_loss/{r}" for r in regions]
+            + [f"value_added_loss/{r}" for r in regions]
+            + ["output_loss/WORLD", "value_added_loss/WORLD", "output_loss/DIRECT", "crashed"]
+        )
 
     def n_scalars(self, tables: ArioTables) -> int:
-        """Number of retained scalars per path, ``2 R + 2``."""
-        return 2 * (tables.X0.shape[0] // tables.AS.shape[0]) + 2
+        """Number of retained scalars per path, ``2 R + 4``."""
+        return 2 * (tables.X0.shape[0] // tables.AS.shape[0]) + 4
 
     def path_scalars(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
-        """Retained scalars of ONE path, shape ``(2 R + 2,)``: lost output by region, lost value
-        added by region, world lost output, world lost value added (money)."""
+        """Retained scalars of ONE path, shape ``(2 R + 4,)`` (:meth:`scalar_names`): lost output by
+        region, lost value added by region, world lost output and value added, lost output of the
+        directly hit industries (money), and 1 if the path crashed."""
         p = tables.AS.shape[0]
         R = tables.X0.shape[0] // p
         lost_va = summary.lost * tables.v
+        direct = summary.lost[jnp.asarray(self.direct, jnp.int32)].sum() if self.direct else jnp.zeros((), summary.lost.dtype)
         return jnp.concatenate(
-            [summary.lost.reshape(R, p).sum(axis=1), lost_va.reshape(R, p).sum(axis=1), summary.lost.sum()[None], lost_va.sum()[None]]
+            [
+                summary.lost.reshape(R, p).sum(axis=1),
+                lost_va.reshape(R, p).sum(axis=1),
+                summary.lost.sum()[None],
+                lost_va.sum()[None],
+                direct[None],
+                summary.crashed.astype(summary.lost.dtype)[None],
+            ]
         )
 
-    def accumulate(self, acc: Accumulator, tables: ArioTables, summary: PathSummary, mask: jax.Array, horizon: int) -> Accumulator:
+    def path_details(self, tables: ArioTables, summary: PathSummary, flow_base: jax.Array, horizon: int) -> tuple[jax.Array, ...]:
+        """With ``retain_paths``: ONE path's monthly flow ratios ``(M, R)``, first-halt days
+        ``(n,)`` and lost output as a share of baseline output ``(n,)``."""
+        base = tables.X0 * horizon
+        share = jnp.where(base > 0, summary.lost / jnp.where(base > 0, base, 1), 0)
+        return _ratio(summary.flows, flow_base), summary.first_constrained, share
+
+    def accumulate(
+        self, acc: Accumulator, tables: ArioTables, summary: PathSummary, mask: jax.Array, horizon: int, flow_base: jax.Array
+    ) -> Accumulator:
         """Add a batch of path summaries (leading axis ``B``) whose ``mask`` is true to ``acc``.
 
-        Only integer additions: the result does not depend on how paths are batched.
+        Crashed paths are counted in ``acc.crashed`` only. Only integer additions: the result
+        does not depend on how paths are batched. ``flow_base`` ``(M, R)`` is the restricted
+        industries' undisturbed deliveries by month and region.
         """
         n = tables.X0.shape[0]
         base = tables.X0 * horizon
         base = base[None, :]
         share = jnp.where(base > 0, summary.lost / jnp.where(base > 0, base, 1), 0)  # (B, n)
-        w = mask.astype(jnp.int64)
+        good = mask & ~summary.crashed
+        w = good.astype(jnp.int64)
         fixed = lambda v: jnp.round(v * FIXED_POINT).astype(jnp.int64)  # noqa: E731
+        # Crashed paths may hold NaN: zero them before they meet an integer cast.
+        share = jnp.where(good[:, None], share, 0)
         idx = jnp.clip(jnp.floor((share - self.lo) / (self.hi - self.lo) * self.bins), 0, self.bins - 1).astype(jnp.int32)
         week = jnp.where(summary.first_halt >= horizon, n_weeks(horizon), summary.first_halt // 7)
+        week_c = jnp.where(summary.first_constrained >= horizon, n_weeks(horizon), summary.first_constrained // 7)
         cols = jnp.broadcast_to(jnp.arange(n)[None, :], share.shape)
         weights = jnp.broadcast_to(w[:, None], share.shape)
+        flow = jnp.where(good[:, None, None], _ratio(summary.flows, flow_base[None]), 0)
         return Accumulator(
             count=acc.count + w.sum(),
             share_sum=acc.share_sum + (w[:, None] * fixed(share)).sum(axis=0),
             share_sq=acc.share_sq + (w[:, None] * fixed(share * share)).sum(axis=0),
             hist=acc.hist.at[cols, idx].add(weights),
             halt_week=acc.halt_week.at[cols, week].add(weights),
-            crashed=acc.crashed + (w * summary.crashed).sum(),
+            constrained_week=acc.constrained_week.at[cols, week_c].add(weights),
+            flow_sum=acc.flow_sum + fixed(flow).sum(axis=0),
+            crashed=acc.crashed + (mask & summary.crashed).astype(jnp.int64).sum(),
         )
+
+
+def _ratio(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a / b``, 1 where ``b == 0`` (no undisturbed flow: nothing to lose)."""
+    return jnp.where(b > 0, a / jnp.where(b > 0, b, 1), 1)
 
 
 def n_weeks(horizon: int) -> int:

@@ -35,6 +35,7 @@ class Prepared:
     params: Any
     spec: Any
     provenance: dict[str, Any]
+    posterior: Any = None
 
 
 def prepare(cfg: Config) -> Prepared:
@@ -49,16 +50,93 @@ def prepare(cfg: Config) -> Prepared:
     dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
     mrio = mrio_io.load(cfg.world)
     m = cfg.model
-    tables = ario.build_tables(mrio, inventory_days=m.inventory_days, year_to_day=m.year_to_day, boario_quirks=m.boario_quirks, dtype=dtype)
+    # The world's own targets and psi by product and buyer (the REE world's inventories.csv)
+    # where it has them; the model's single values (ARIO's) everywhere else.
+    inv = m.inventory_days if mrio.inventory_days is None else np.where(np.isnan(mrio.inventory_days), m.inventory_days, mrio.inventory_days)
+    psi = m.psi if mrio.psi is None else jnp.asarray(np.where(np.isnan(mrio.psi), m.psi, mrio.psi), dtype)
+    tables = ario.build_tables(mrio, inventory_days=inv, year_to_day=m.year_to_day, boario_quirks=m.boario_quirks, dtype=dtype)
     params = ario.build_params(
         psi=m.psi, inventory_tau=m.inventory_tau, alpha_base=m.alpha_base, alpha_max=m.alpha_max, alpha_tau=m.alpha_tau, dtype=dtype
-    )
-    spec = scenario.build(cfg, mrio, dtype)
+    )._replace(psi=jnp.asarray(psi, dtype))
+    posterior = load_posterior(cfg) if cfg.scenario is not None and cfg.scenario.kind != "baseline" else None
+    spec = scenario.build(cfg, mrio, dtype, posterior)
     model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
-    return Prepared(mrio, model, tables, params, spec, prov)
+    return Prepared(mrio, model, tables, params, spec, prov, posterior)
 
 
-def _keys(seed: int):
+def load_posterior(cfg: Config) -> Any:
+    """The posterior named by ``calibration.posterior`` (None for ``none``)."""
+    choice = cfg.calibration.posterior
+    if choice is None or str(choice).lower() == "none":
+        return None
+    from stress.calibration.fit import BUNDLED_POSTERIOR
+    from stress.calibration.fit import load_posterior as load
+
+    path = Path(BUNDLED_POSTERIOR) if choice == "bundled" else Path(choice).expanduser()
+    if not path.is_file():
+        raise InputError("calibration.posterior", choice, "bundled, none, or the path of a file written by python -m stress calibrate")
+    return load(path)
+
+
+def posterior_label(cfg: Config, prep: Prepared) -> str:
+    """Where the paths' parameters come from, for the provenance attributes."""
+    if prep.posterior is None:
+        return "none (hand-set priors of the scenario and the world's data)"
+    n = int(prep.spec.post_review.shape[0])
+    return f"{cfg.calibration.posterior} ({n} draws; each path uses one)"
+
+
+def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False) -> Any:
+    """The metric settings of a run: thresholds, calendar months, the directly hit industries."""
+    from stress.metrics import Metrics
+
+    mt = cfg.metrics
+    return Metrics(
+        halt_threshold=mt.halt_threshold,
+        constraint_threshold=mt.constraint_threshold,
+        bins=mt.histogram_bins,
+        lo=mt.histogram_min,
+        hi=mt.histogram_max,
+        month_of_day=month_of_day(cfg.scenario.start_date if cfg.scenario else None, cfg.model.horizon_days),
+        direct=tuple(int(i) for i in directly_hit(prep)),
+        retain_paths=retain_paths,
+    )
+
+
+def month_of_day(start_date: str | None, horizon: int) -> tuple[int, ...]:
+    """Calendar-month index of each day from ``start_date`` (day 0); empty for 30-day months."""
+    if start_date is None:
+        return ()
+    import datetime
+
+    d0 = datetime.date.fromisoformat(str(start_date))
+    days = [d0 + datetime.timedelta(days=t) for t in range(horizon)]
+    return tuple((d.year - d0.year) * 12 + d.month - d0.month for d in days)
+
+
+def month_labels(start_date: str | None, n_months: int) -> list[str]:
+    """``YYYY-MM`` of each month from ``start_date``, or ``month 1 ..`` for 30-day months."""
+    if start_date is None:
+        return [f"days {30 * k}-{30 * k + 29}" for k in range(n_months)]
+    import datetime
+
+    d0 = datetime.date.fromisoformat(str(start_date))
+    return [f"{d0.year + (d0.month - 1 + k) // 12:04d}-{(d0.month - 1 + k) % 12 + 1:02d}" for k in range(n_months)]
+
+
+def directly_hit(prep: Prepared) -> np.ndarray:
+    """Indices of the directly hit industries: the restricted supplier industries, and every
+    industry that buys one of their products as an input it needs (``theta`` and ``c > 0``)."""
+    mask = np.asarray(prep.spec.export_mask) > 0
+    p = len(prep.mrio.sectors)
+    products = np.unique(np.flatnonzero(mask) % p)
+    theta = np.asarray(prep.tables.theta)
+    crit = np.asarray(prep.tables.crit)
+    buyers = (theta[products] & (crit[products] > 0)).any(axis=0) if products.size else np.zeros(prep.mrio.n, bool)
+    return np.flatnonzero(mask | buyers)
+
+
+def keys(seed: int):
     import jax.random as jr
 
     key_cal, key_paths = jr.split(jr.key(seed))
@@ -96,7 +174,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     """The main job: Monte Carlo over paths; writes ``run_dir/results.nc``; prints a summary."""
     if cfg.scenario is None:
         raise InputError("scenario", None, "a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff or +scenario=baseline)")
-    _check_writable(run_dir)
+    check_writable(run_dir)
     t0 = time.perf_counter()
     prep = prepare(cfg)
     from stress import engine
@@ -104,9 +182,9 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     from stress.results.dataset import to_dataset, write_atomic
 
     mt = cfg.metrics
-    metrics = Metrics(halt_threshold=mt.halt_threshold, bins=mt.histogram_bins, lo=mt.histogram_min, hi=mt.histogram_max)
+    metrics = make_metrics(cfg, prep)
     s = cfg.sampler
-    _, key_paths = _keys(s.seed)
+    _, key_paths = keys(s.seed)
     print(
         f"stress run: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
         f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']}",
@@ -140,6 +218,8 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "chunk_size": s.chunk_size,
         "horizon_days": cfg.model.horizon_days,
         "halt_threshold": mt.halt_threshold,
+        "constraint_threshold": mt.constraint_threshold,
+        "posterior": posterior_label(cfg, prep),
         "precision": cfg.runtime.precision,
         "wall_time_s": round(wall, 3),
         "engine_time_s": round(res.run_seconds, 3),
@@ -156,6 +236,9 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         hist_range=(mt.histogram_min, mt.histogram_max),
         year_to_day=cfg.model.year_to_day,
         attrs=attrs,
+        flow_base=res.flow_base,
+        month_labels=month_labels(cfg.scenario.start_date, res.flow_base.shape[0]),
+        direct=metrics.direct,
     )
     path = write_atomic(ds, Path(run_dir) / "results.nc")
     print_summary(ds, top_n=mt.top_n)
@@ -164,21 +247,46 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     return path
 
 
+def calibrate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
+    """NumPyro calibration of the ``calibration.models``; writes the posterior file."""
+    validate(cfg)
+    c = cfg.calibration
+    if c.output == "bundled":
+        from stress.calibration.fit import BUNDLED_POSTERIOR
+
+        out = Path(BUNDLED_POSTERIOR)
+    elif c.output:
+        out = Path(c.output).expanduser()
+    else:
+        out = Path(run_dir) / "posterior.nc"
+    check_writable(out.parent)
+    runtime.setup(cfg.runtime)
+    from stress.calibration.fit import calibrate as fit
+
+    t0 = time.perf_counter()
+    print(f"stress calibrate: models={','.join(c.models)} chains={c.chains} warmup={c.warmup} samples={c.samples} seed={c.seed}", flush=True)
+    fit(list(c.models), chains=c.chains, warmup=c.warmup, samples=c.samples, seed=c.seed, force=c.force, out_path=out)
+    print(f"wall time {time.perf_counter() - t0:.1f} s")
+    print(f"posterior: {out.resolve()}")
+    return out
+
+
 def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     """One deterministic path with its full daily trajectory: ``run_dir/trajectory.nc``."""
-    _check_writable(run_dir)
+    check_writable(run_dir)
     t0 = time.perf_counter()
     prep = prepare(cfg)
     import jax
     import jax.random as jr
 
     from stress.results.dataset import netcdf_attr, write_atomic
-    from stress.sampler import sample_path
+    from stress.sampler import sample_path_params
 
-    _, key_paths = _keys(cfg.sampler.seed)
-    dis = sample_path(jr.fold_in(key_paths, cfg.simulate.path_id), prep.spec)
+    _, key_paths = keys(cfg.sampler.seed)
+    dis, pp = sample_path_params(jr.fold_in(key_paths, cfg.simulate.path_id), prep.spec, prep.tables, prep.params)
     horizon = cfg.model.horizon_days
-    rec = jax.jit(prep.model.simulate, static_argnums=(3,))(prep.tables, prep.params, dis, horizon)
+    tables, params = prep.tables._replace(s=pp.s), prep.params._replace(psi=pp.psi)
+    rec = jax.jit(prep.model.simulate, static_argnums=(3,))(tables, params, dis, horizon)
     rec = jax.device_get(rec)
     mrio = prep.mrio
     R, p = len(mrio.regions), len(mrio.sectors)
@@ -225,6 +333,8 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
             "scenario": cfg.scenario.name if cfg.scenario else "none",
             "shock": cfg.shock.kind,
             "path_id": cfg.simulate.path_id,
+            "posterior": posterior_label(cfg, prep),
+            "posterior_draw": int(pp.draw),
             "seed": cfg.sampler.seed,
             "wall_time_s": round(time.perf_counter() - t0, 3),
             "config": config_yaml,
@@ -243,7 +353,7 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     return path
 
 
-def _check_writable(run_dir: Path) -> None:
+def check_writable(run_dir: Path) -> None:
     """Fail early, before any work, if results cannot be written."""
     run_dir = Path(run_dir)
     try:
@@ -262,6 +372,12 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
 
     console = Console(width=max(Console().width, 130))
     unit = ds.attrs.get("money_unit", "")
+    crashed = int(ds.attrs.get("crashed_paths", 0))
+    if crashed:
+        console.print(
+            f"[bold red]WARNING: {crashed} of {ds.attrs.get('n_paths')} paths crashed (a stock went negative or NaN); "
+            f"they are left out of every statistic below ({ds.attrs.get('n_paths_counted')} paths counted).[/]"
+        )
     q = list(ds["quantile"].values)
     pick = [x for x in (0.95, 0.99) if x in q] or q[-2:]
     t = Table(title=f"Lost output and value added over {ds.attrs.get('horizon_days')} days, {unit} ({ds.attrs.get('n_paths')} paths)")
@@ -278,6 +394,13 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
             cells += [f"{float(sub[f'{pre}{var}_quantile'].sel(quantile=x)):,.2f}" for x in pick]
         t.add_row(*cells)
     console.print(t)
+    if "amplification" in ds and np.isfinite(float(ds.amplification)):
+        va_share = float(ds.world_value_added_loss_mean) / float(ds.value_added_baseline.sum()) if "value_added_baseline" in ds else np.nan
+        console.print(
+            f"World lost value added: {va_share:.3%} of world value added over the horizon. "
+            f"Amplification: world lost output is {float(ds.amplification):.2f} (± {float(ds.amplification.attrs['standard_error']):.2f}) "
+            f"times the lost output of the directly hit industries ({float(ds.direct_output_loss_mean):,.2f} {unit})."
+        )
 
     share = ds.output_loss_share_mean.stack(node=("region", "sector"))
     order = np.argsort(-share.values, kind="stable")[:top_n]
@@ -292,6 +415,7 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
         f"expected loss, {unit}",
         f"P(halt ≤ {week8} wk)",
         f"P(halt ≤ {ds.attrs.get('horizon_days')} d)",
+        "median weeks to halt",
     )
     for col in cols:
         t2.add_column(col, justify="left" if col in ("region", "sector") else "right")
@@ -306,5 +430,10 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
             f"{float(sub.output_loss_mean):,.2f}",
             f"{float(sub.halt_probability.sel(week=week8)):.1%}",
             f"{float(sub.halt_probability.sel(week=last)):.1%}",
+            f"{float(sub.weeks_to_first_halt_median):g}",
         )
     console.print(t2)
+    console.print(
+        f"A halt is a first plant halt as reported in 2025: output cut by missing inputs by more than "
+        f"{float(ds.attrs.get('constraint_threshold', 0.01)):.0%} of what demand and capacity allow."
+    )

@@ -1,42 +1,87 @@
-"""Draw ONE path's disruption from its key (batch with ``jax.vmap`` in the engine).
+"""Draw ONE path's disruption and parameters from its key (batch with ``jax.vmap`` in the engine).
 
 The key of path ``i`` is ``fold_in(key_paths, i)``, so a path's draws depend only on the seed
 and its global id, never on the chunk it runs in.
 
-Per path (``full_cutoff``):
+Per path (``export_cutoff`` scenarios):
 
-- cut-off duration ``T_c = median * exp(sigma * N(0, 1))`` days (log-normal);
-- per destination ``r``, a weekly approval probability ``p_r ~ Beta(a, b)``;
+- with a posterior (``spec.use_posterior``), the index ``d`` of one posterior draw, uniform
+  over the draws: the path's licence, cut-off and inventory parameters all come from draw
+  ``d``, so parameter and shock uncertainty propagate together;
+- cut-off duration ``T_c = median * exp(sigma * N(0, 1))`` days (log-normal), ``(median, sigma)``
+  from the scenario or from draw ``d``;
+- per destination ``r``, a weekly approval probability ``p_r``: draw ``d``'s value where the
+  posterior has one for ``r``, otherwise ``p_r ~ Beta(a, b)`` from the scenario;
 - per destination and application ``k``, the number of weeks without approval
   ``G_rk ~ Geometric(p_r)`` (failures before the first success), by inversion;
-- application ``k`` to ``r`` reopens its share ``1/A`` of the flow on day
-  ``start + T_c + review + 7 (G_rk + 1)``: decisions come at the end of each week.
+- applications are filed when the cut-off starts and reviewed meanwhile: application ``k`` to
+  ``r`` reopens its share ``1/A`` of the flow on day
+  ``start + max(T_c, review) + 7 (G_rk + 1)`` (decisions come at the end of each week);
+- with a posterior, the target stock (days) of the calibrated products held by each buyer is
+  draw ``d``'s cover of the buyer's region, and their ``psi`` is draw ``d``'s.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-from stress.propagation.ario import Disruption
+from stress.propagation.ario import ArioParams, ArioTables, Disruption
 from stress.scenario import ShockSpec
+
+
+class PathParams(NamedTuple):
+    """What ONE path changes in the model's parameters (posterior draws)."""
+
+    s: jax.Array  # (p, n) target stocks, days
+    psi: jax.Array  # (p, n)
+    draw: jax.Array  # () int32 posterior draw index (-1: none)
 
 
 def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
     """One path's :class:`Disruption`. ``key`` is that path's own key."""
-    key_cut, key_prob, key_wait = jr.split(key, 3)
+    return _sample(key, spec)[0]
+
+
+def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, params: ArioParams) -> tuple[Disruption, PathParams]:
+    """One path's disruption and model parameters (the world's, or a posterior draw's)."""
+    dis, d = _sample(key, spec)
+    n = tables.X0.shape[0]
+    p = tables.AS.shape[0]
+    region = jnp.arange(n) // p
+    dt = tables.s.dtype
+    cover = spec.post_cover[d][region].astype(dt)[None, :]  # (1, n); NaN: region not covered
+    apply = spec.use_posterior & (spec.post_products[:, None] > 0) & ~jnp.isnan(cover)  # (p, n)
+    s = jnp.where(apply, jnp.maximum(cover, 2.0), tables.s)  # BoARIO's floor of 2 days
+    psi = jnp.where(apply, spec.post_psi[d].astype(dt), jnp.broadcast_to(params.psi, (p, n)))
+    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32))
+
+
+def _sample(key: jax.Array, spec: ShockSpec) -> tuple[Disruption, jax.Array]:
+    key_cut, key_prob, key_wait, key_draw = jr.split(key, 4)
     # Draws are made in float64 whatever the kernel's precision, so that a float32 run sees the
     # same disruptions as a float64 run (the random bits consumed depend on the dtype).
     f64 = jnp.float64
     R, A = spec.dest_mask.shape[0], spec.applications.shape[0]
-    duration = jnp.exp(spec.cutoff_log_median.astype(f64) + spec.cutoff_sigma.astype(f64) * jr.normal(key_cut, (), f64))
-    prob = jr.beta(key_prob, spec.approval_a.astype(f64), spec.approval_b.astype(f64), (R,), f64)
+    S = spec.post_review.shape[0]
+    d = jr.randint(key_draw, (), 0, S)
+    use = spec.use_posterior
+    log_median = jnp.where(use, jnp.log(spec.post_cut_median[d].astype(f64)), spec.cutoff_log_median.astype(f64))
+    sigma = jnp.where(use, spec.post_cut_sigma[d].astype(f64), spec.cutoff_sigma.astype(f64))
+    duration = jnp.where(spec.has_cutoff, jnp.exp(log_median + sigma * jr.normal(key_cut, (), f64)), 0.0)
+    prior_p = jr.beta(key_prob, spec.approval_a.astype(f64), spec.approval_b.astype(f64), (R,), f64)
+    post_p = spec.post_p[d].astype(f64)
+    prob = jnp.where(use & ~jnp.isnan(post_p), post_p, prior_p)
+    review = jnp.where(use, spec.post_review[d].astype(f64), spec.review_days.astype(f64))
     u = jr.uniform(key_wait, (R, A), f64, minval=jnp.finfo(f64).tiny)
     # Geometric by inversion; p = 0 gives inf (never approved), p = 1 gives 0.
     weeks = jnp.floor(jnp.log(u) / jnp.log1p(-prob)[:, None])
-    resume = spec.cut_start.astype(f64) + duration + spec.review_days.astype(f64) + 7.0 * (weeks + 1.0)
-    return Disruption(
+    resume = spec.cut_start.astype(f64) + jnp.maximum(duration, review) + 7.0 * (weeks + 1.0)
+    controlled = jnp.where(use & spec.post_share_applies, spec.post_share[d], spec.controlled)
+    dis = Disruption(
         loss=spec.loss,
         loss_start=spec.loss_start,
         loss_days=spec.loss_days,
@@ -45,4 +90,6 @@ def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
         dest_mask=spec.dest_mask,
         cut_start=spec.cut_start,
         resume_day=resume.astype(spec.cut_start.dtype),
+        controlled=controlled.astype(spec.cut_start.dtype),
     )
+    return dis, d

@@ -13,15 +13,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from stress.config import Config, as_list
-from stress.errors import check_names
+from stress.errors import InputError, check_names
 from stress.mrio.tables import Mrio
 
 
 class ShockSpec(NamedTuple):
-    """Everything a path needs to draw its disruption.
+    """Everything a path needs to draw its disruption and parameters.
 
     Deterministic capacity-loss events (from the ``shock`` group) apply to every path. The
-    export restriction is drawn per path by :func:`stress.sampler.sample_path`.
+    export restriction is drawn per path by :func:`stress.sampler.sample_path`. The ``post_*``
+    arrays hold the posterior draws (``S`` of them; one dummy draw when ``use_posterior`` is
+    false): NaN in ``post_p`` marks a destination the posterior does not cover.
     """
 
     loss: jax.Array  # (E, n) capacity-loss fractions
@@ -37,6 +39,18 @@ class ShockSpec(NamedTuple):
     approval_b: jax.Array  # (R,)
     review_days: jax.Array  # () review before the first weekly decision
     applications: jax.Array  # (A,) one slot per application (its values are unused)
+    has_cutoff: jax.Array  # () bool: the scenario has a full cut-off phase
+    controlled: jax.Array  # () share of the restricted links' value under control
+    use_posterior: jax.Array  # () bool
+    post_p: jax.Array  # (S, R) weekly approval probability by destination (NaN: not covered)
+    post_review: jax.Array  # (S,) review days
+    post_cut_median: jax.Array  # (S,) median cut-off days
+    post_cut_sigma: jax.Array  # (S,)
+    post_cover: jax.Array  # (S, R) days of cover of the calibrated products, by buyer region
+    post_psi: jax.Array  # (S,)
+    post_products: jax.Array  # (p,) 1 for the products whose cover and psi are calibrated
+    post_share: jax.Array  # (S,) controlled share of the links' value
+    post_share_applies: jax.Array  # () bool: the scenario takes its controlled share from the posterior
 
 
 def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
@@ -59,8 +73,9 @@ def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
     return loss, start, days, recovery
 
 
-def build(cfg: Config, mrio: Mrio, dtype: Any) -> ShockSpec:
-    """Resolve ``cfg.shock`` and ``cfg.scenario`` against the world's labels."""
+def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None) -> ShockSpec:
+    """Resolve ``cfg.shock`` and ``cfg.scenario`` against the world's labels; ``posterior`` is a
+    :class:`stress.calibration.fit.Posterior` (or None for the scenario's hand-set priors)."""
     R, n = len(mrio.regions), mrio.n
     loss, start, days, recovery = capacity_events(cfg, mrio)
     export_mask = np.zeros(n)
@@ -83,6 +98,12 @@ def build(cfg: Config, mrio: Mrio, dtype: Any) -> ShockSpec:
         a, b = sc.licence.approval_a, sc.licence.approval_b
         review = sc.licence.review_days
         n_apps = sc.licence.applications
+    has_cutoff = sc is not None and sc.kind == "export_cutoff" and sc.cutoff.median_days > 0
+    controlled = 1.0 if sc is None or sc.controlled_share is None else float(sc.controlled_share)
+    share_applies = sc is not None and sc.controlled_share is None
+    post = posterior_arrays(posterior, mrio)
+    if share_applies and post is None:
+        raise InputError("scenario.controlled_share", None, "a share in [0, 1] when no posterior is used (calibration.posterior=none)")
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     return ShockSpec(
         loss=f(loss),
@@ -98,4 +119,61 @@ def build(cfg: Config, mrio: Mrio, dtype: Any) -> ShockSpec:
         approval_b=f(np.full(R, b)),
         review_days=f(review),
         applications=jnp.zeros((n_apps,), dtype),
+        has_cutoff=jnp.asarray(has_cutoff),
+        controlled=f(controlled),
+        use_posterior=jnp.asarray(post is not None),
+        **{k: f(v) for k, v in (post or dummy_posterior(mrio)).items()},
+        post_share_applies=jnp.asarray(share_applies),
     )
+
+
+POSTERIOR_PRODUCTS = ("ree_separation", "magnets")
+
+
+def posterior_arrays(posterior: Any, mrio: Mrio) -> dict[str, np.ndarray] | None:
+    """The engine's view of a posterior: arrays by draw, mapped onto the world's labels.
+
+    Regions are matched by name; a region the posterior does not cover is NaN here and keeps
+    the scenario's licence prior and the world's inventory target. Cover and psi apply to the
+    products in :data:`POSTERIOR_PRODUCTS` that the world has.
+    """
+    if posterior is None:
+        return None
+    v, lab = posterior.values, posterior.labels
+    regions = list(mrio.regions)
+    S = v["licence_review_days"].shape[0]
+    post_p = np.full((S, len(regions)), np.nan)
+    for k, r in enumerate(lab["destination"]):
+        if r in regions:
+            post_p[:, regions.index(r)] = v["licence_weekly_p"][:, k]
+    cover = np.full((S, len(regions)), np.nan)
+    for k, r in enumerate(lab["region"]):
+        if r in regions:
+            cover[:, regions.index(r)] = v["inventory_cover_days"][:, k]
+    products = np.array([1.0 if s in POSTERIOR_PRODUCTS else 0.0 for s in mrio.sectors])
+    return {
+        "post_p": post_p,
+        "post_review": v["licence_review_days"],
+        "post_cut_median": v["cutoff_median_days"],
+        "post_cut_sigma": v["cutoff_sigma"],
+        "post_cover": cover,
+        "post_psi": v["psi"],
+        "post_products": products,
+        "post_share": v["export_controlled_share"],
+    }
+
+
+def dummy_posterior(mrio: Mrio) -> dict[str, np.ndarray]:
+    """One placeholder draw (never used: ``use_posterior`` is false)."""
+    R, p = len(mrio.regions), len(mrio.sectors)
+    one = np.ones(1)
+    return {
+        "post_p": np.full((1, R), np.nan),
+        "post_review": one,
+        "post_cut_median": one,
+        "post_cut_sigma": one,
+        "post_cover": np.full((1, R), 90.0),
+        "post_psi": one,
+        "post_products": np.zeros(p),
+        "post_share": one,
+    }

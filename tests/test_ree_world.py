@@ -224,12 +224,26 @@ def test_criticality_table_is_read_and_checked(tmp_path):
     crit = ree_world.load().criticality
     assert crit is not None and crit.shape == (12, 84)
     p = len(ree_world.SECTORS)
-    mag, auto, serv = (ree_world.SECTORS.index(s) for s in ("magnets", "automotive", "services"))
+    mag, auto, serv, oth = (ree_world.SECTORS.index(s) for s in ("magnets", "automotive", "services", "other_manufacturing"))
     assert np.all(crit[mag, auto::p] == 1.0) and np.all(crit[auto, serv::p] == 0.1)  # as listed in the CSV
-    assert crit[mag, serv] == 1.0  # pairs not listed keep ARIO's constraint
+    assert np.all(crit[oth, serv::p] == 0.2)  # materials and fuels into services: a documented share, not ARIO's 1
     assert np.all((crit >= 0) & (crit <= 1))
+    good = (ree_world.DATA_DIR / "criticality.csv").read_text().splitlines()
+    header = good[0]
     bad = tmp_path / "criticality.csv"
-    bad.write_text("product,buyer_sector,share,tag,source\nmagnets,automotive,1.5,A,typo\n")
-    with pytest.raises(InputError) as err:
+    cases = {
+        "share": good[:1] + [good[1].replace("ree_mining,ree_mining,0.0,", "ree_mining,ree_mining,1.5,")] + good[2:],
+        "class": good[:1] + [good[1].replace(",non_critical,", ",vital,")] + good[2:],
+        "buyer_sector": good[:1] + [good[1].replace("ree_mining,ree_mining,", "ree_mining,cars,")] + good[2:],
+        "missing": good[:-1],
+        "twice": good + [good[-1]],
+        "class share": good[:1] + [good[1].replace("ree_mining,ree_mining,0.0,", "ree_mining,ree_mining,0.3,")] + good[2:],
+    }
+    for what, lines in cases.items():
+        bad.write_text("\n".join(lines) + "\n")
+        with pytest.raises(InputError) as err:
+            ree_world.read_criticality(bad)
+        assert "criticality.csv" in err.value.field, what
+    bad.write_text(header.replace("class,", "") + "\n")
+    with pytest.raises(InputError, match="class"):
         ree_world.read_criticality(bad)
-    assert "share" in err.value.field and err.value.value == 1.5

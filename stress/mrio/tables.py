@@ -42,6 +42,12 @@ class Mrio:
     criticality
         Optional share of each buying industry's output that needs each product in fixed
         proportion, in ``[0, 1]``. Shape ``(p, n)``. ``None`` means 1 everywhere (pure ARIO).
+    inventory_days
+        Optional target stock of each product held by each buying industry, days of use,
+        shape ``(p, n)``; NaN (or ``None`` for the whole table) means the model's default.
+    psi
+        Optional share of the target stock below which output is cut, by product and buyer,
+        shape ``(p, n)``; NaN (or ``None``) means the model's default.
     meta
         Free-form provenance (source files, description).
     """
@@ -55,6 +61,8 @@ class Mrio:
     x: np.ndarray
     unit: str
     criticality: np.ndarray | None = None
+    inventory_days: np.ndarray | None = None
+    psi: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -144,6 +152,15 @@ def validate(mrio: Mrio, *, rtol: float = 1e-6) -> Mrio:
             raise InputError(f"{field_}.criticality", f"shape {np.shape(c)}", f"shape {(p, n)} (products x buying industries)")
         if not np.all(np.isfinite(c)) or c.min() < 0 or c.max() > 1:
             raise InputError(f"{field_}.criticality", f"values in [{np.nanmin(c):.3g}, {np.nanmax(c):.3g}]", "shares in [0, 1]")
+    for name, lo, hi in (("inventory_days", 1.0, np.inf), ("psi", 0.0, 1.0)):
+        a = getattr(mrio, name)
+        if a is None:
+            continue
+        if np.shape(a) != (p, n):
+            raise InputError(f"{field_}.{name}", f"shape {np.shape(a)}", f"shape {(p, n)} (products x buying industries)")
+        given = a[~np.isnan(a)]
+        if given.size and (given.min() < lo or given.max() > hi or not np.all(np.isfinite(given))):
+            raise InputError(f"{field_}.{name}", f"values in [{given.min():.3g}, {given.max():.3g}]", f"numbers in [{lo:g}, {hi:g}] or empty")
     va = mrio.value_added
     neg_va = va < -rtol * np.maximum(mrio.x, 1e-12)
     if neg_va.any():

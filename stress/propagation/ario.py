@@ -125,8 +125,9 @@ class Disruption(NamedTuple):
     ``loss_recovery[e]`` days. Events combine by element-wise maximum.
 
     The export restriction applies to supplier industries with ``export_mask = 1`` and buyer
-    regions with ``dest_mask = 1``: from day ``cut_start`` the link is closed, and the share
-    ``1/A`` of it reopens on each ``resume_day[r, a]`` (``inf``: never).
+    regions with ``dest_mask = 1``: from day ``cut_start`` the share ``controlled`` of the link
+    (the controlled products in it) is closed, and the share ``1/A`` of that reopens on each
+    ``resume_day[r, a]`` (``inf``: never).
     """
 
     loss: jax.Array  # (E, n)
@@ -137,6 +138,7 @@ class Disruption(NamedTuple):
     dest_mask: jax.Array  # (R,)
     cut_start: jax.Array  # ()
     resume_day: jax.Array  # (R, A)
+    controlled: jax.Array  # () share of the restricted links' value that the controls cover
 
 
 class State(NamedTuple):
@@ -224,6 +226,7 @@ def no_disruption(n: int, n_regions: int, dtype: Any) -> Disruption:
         dest_mask=jnp.zeros((n_regions,), dtype),
         cut_start=jnp.asarray(jnp.inf, dtype),
         resume_day=jnp.full((n_regions, 1), jnp.inf, dtype),
+        controlled=jnp.ones((), dtype),
     )
 
 
@@ -273,7 +276,7 @@ def capacity_loss(dis: Disruption, t: jax.Array, *, round6_values: bool) -> jax.
 def availability(dis: Disruption, t: jax.Array) -> jax.Array:
     """``beta(t)``: share of each supplier industry's flow to each buyer region that may pass, ``(n, R)``."""
     reopened = jnp.mean(t >= dis.resume_day, axis=1)  # (R,)
-    closed = jnp.where(t >= dis.cut_start, 1 - reopened, 0)  # (R,)
+    closed = jnp.where(t >= dis.cut_start, (1 - reopened) * dis.controlled, 0)  # (R,)
     return 1 - dis.export_mask[:, None] * (dis.dest_mask * closed)[None, :]
 
 
@@ -390,8 +393,7 @@ class Ario:
         O_next = split_orders(w, N, availability(dis, t + 1), p)
 
         # Deliveries of the restricted supplier industries, by buyer region.
-        delivered = G_int.reshape(n, R, p).sum(axis=2) + G_fd.reshape(n, R, -1).sum(axis=2)  # (n, R)
-        controlled_flow = dis.export_mask @ delivered
+        controlled_flow = (dis.export_mask @ G_int).reshape(R, p).sum(axis=1) + (dis.export_mask @ G_fd).reshape(R, -1).sum(axis=1)
 
         record = Record(
             production=X,

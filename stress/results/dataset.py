@@ -59,8 +59,15 @@ def to_dataset(
     hist_range: tuple[float, float],
     year_to_day: float,
     attrs: dict[str, Any],
+    flow_base: np.ndarray | None = None,
+    month_labels: list[str] | None = None,
+    direct: tuple[int, ...] = (),
 ) -> xr.Dataset:
-    """Build the run's Dataset from the engine's accumulators and retained per-path scalars."""
+    """Build the run's Dataset from the engine's accumulators and retained per-path scalars.
+
+    Crashed paths (a stock went negative or NaN) are left out of every statistic and counted in
+    ``crashed_paths``; the statistics use the ``n_paths_counted`` others.
+    """
     R, p = len(mrio.regions), len(mrio.sectors)
     q = np.asarray(quantiles, float)
     unit = mrio.unit
@@ -71,15 +78,21 @@ def to_dataset(
     share_se = np.sqrt(np.maximum(share_sq - share_mean**2, 0) * count / max(count - 1, 1) / count)
     v = mrio.value_added_coefficients
     share_q = histogram_quantiles(acc.hist, q, *hist_range)
-    halt = np.cumsum(acc.halt_week[:, :-1], axis=1) / count  # (n, W): halt within N weeks
+    deep = np.cumsum(acc.halt_week[:, :-1], axis=1) / max(count, 1)  # (n, W): output < h X0 within N weeks
+    halt = np.cumsum(acc.constrained_week[:, :-1], axis=1) / max(count, 1)  # (n, W): first plant halt within N weeks
     grid = lambda a: a.reshape(*a.shape[:-1], R, p)  # noqa: E731
     rs = ("region", "sector")
 
-    out = tail_stats(scalars[:, : 2 * R + 2], q)
+    good = scalars[:, 2 * R + 3] == 0
+    kept = scalars[good]
+    if kept.shape[0] == 0:
+        raise InputError("sampler.n_paths", scalars.shape[0], "a run in which at least one path did not crash")
+    out = tail_stats(kept[:, : 2 * R + 3], q)
     reg = lambda k, sl: out[k][..., sl]  # noqa: E731
     o_sl, va_sl = slice(0, R), slice(R, 2 * R)
     data = {
         "baseline_output": _var(rs, grid(base), unit, "output over the horizon without disruption"),
+        "value_added_baseline": _var(rs, grid(base * v), unit, "value added over the horizon without disruption"),
         "output_loss_mean": _var(rs, grid(share_mean * base), unit, "expected lost output over the horizon"),
         "output_loss_se": _var(rs, grid(share_se * base), unit, "Monte Carlo standard error of the expected lost output"),
         "output_loss_share_mean": _var(rs, grid(share_mean), "1", "expected lost output as a share of baseline output"),
@@ -92,9 +105,52 @@ def to_dataset(
         ),
         "value_added_loss_mean": _var(rs, grid(share_mean * base * v), unit, "expected lost value added over the horizon"),
         "halt_probability": _var(
-            ("week", *rs), grid(halt.T), "1", "probability that production falls below the halt threshold within N weeks"
+            ("week", *rs),
+            grid(halt.T),
+            "1",
+            "probability of a first plant halt within N weeks: output cut by missing inputs by more than the constraint threshold",
         ),
+        "deep_cut_probability": _var(
+            ("week", *rs), grid(deep.T), "1", "probability that output falls below the halt threshold share of baseline within N weeks"
+        ),
+        "weeks_to_first_halt_median": _var(
+            rs,
+            grid(_median_week(acc.constrained_week)),
+            "week",
+            "median number of weeks to the first plant halt (time to survive; inf: in fewer than half of the paths)",
+        ),
+        "crashed_paths": _var((), np.int64(acc.crashed), "1", "paths in which a stock went negative or NaN (left out of every statistic)"),
     }
+    wl, dl = kept[:, 2 * R], kept[:, 2 * R + 2]
+    if direct and dl.mean() > 0:
+        amp = wl.mean() / dl.mean()
+        # delta method for a ratio of means
+        n_k = len(wl)
+        cov = np.cov(np.stack([wl, dl]), ddof=1) if n_k > 1 else np.zeros((2, 2))
+        g = np.array([1 / dl.mean(), -wl.mean() / dl.mean() ** 2])
+        amp_se = float(np.sqrt(max(g @ cov @ g, 0) / n_k))
+    else:
+        amp, amp_se = np.nan, np.nan
+    data["direct_output_loss_mean"] = _var((), dl.mean(), unit, "expected lost output of the directly hit industries")
+    data["amplification"] = _var(
+        (),
+        amp,
+        "1",
+        "expected world lost output / expected lost output of the directly hit industries",
+        standard_error=amp_se,
+        directly_hit=", ".join(f"{mrio.regions[i // p]}/{mrio.sectors[i % p]}" for i in direct),
+    )
+    if flow_base is not None and acc.flow_sum.size:
+        months = month_labels or [str(k) for k in range(acc.flow_sum.shape[0])]
+        data["controlled_flow_baseline"] = _var(
+            ("month", "region"), flow_base, unit, "undisturbed deliveries of the restricted supplier industries by month and buyer region"
+        )
+        data["controlled_flow_ratio_mean"] = _var(
+            ("month", "region"),
+            acc.flow_sum / FIXED_POINT / max(count, 1),
+            "1",
+            "expected deliveries of the restricted supplier industries as a share of undisturbed, by month and buyer region",
+        )
     for prefix, sl, what in (("region_output_loss", o_sl, "lost output"), ("region_value_added_loss", va_sl, "lost value added")):
         data[f"{prefix}_mean"] = _var(("region",), reg("mean", sl), unit, f"expected {what} by region")
         data[f"{prefix}_se"] = _var(("region",), reg("se", sl), unit, f"Monte Carlo standard error of expected {what} by region")
@@ -122,6 +178,7 @@ def to_dataset(
         )
         data[f"{prefix}_expected_shortfall"] = _var(("quantile",), out["es"][:, col], unit, f"expected shortfall of world {what}")
     coords = {
+        **({"month": ("month", months, {"long_name": "calendar month (or 30-day period) from day 0"})} if "controlled_flow_ratio_mean" in data else {}),
         "region": ("region", list(mrio.regions)),
         "sector": ("sector", list(mrio.sectors)),
         "quantile": ("quantile", q, {"units": "1", "long_name": "probability level"}),
@@ -133,6 +190,15 @@ def to_dataset(
     ds.attrs["n_paths_counted"] = count
     ds.attrs["Conventions"] = "CF-1.10"
     return ds
+
+
+def _median_week(counts: np.ndarray) -> np.ndarray:
+    """Median week (1-based) of the first event from per-week counts ``(n, W + 1)`` (last column:
+    no event); inf where fewer than half the paths have one."""
+    total = counts.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(counts[:, :-1], axis=1) / np.maximum(total, 1)
+    reached = cdf >= 0.5
+    return np.where(reached.any(axis=1), reached.argmax(axis=1) + 1.0, np.inf)
 
 
 def netcdf_attr(value: Any) -> Any:

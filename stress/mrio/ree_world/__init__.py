@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -53,26 +54,88 @@ def _read_matrix(path: Path, columns: list[str]) -> np.ndarray:
     return frame.to_numpy(dtype=float)
 
 
+CRITICALITY_CLASSES = {"critical": 1.0, "important": 0.5, "non_critical": 0.0, "share": None}
+
+
 def read_criticality(path: Path) -> np.ndarray:
     """Input criticality, shape ``(products, industries)``, from ``criticality.csv``.
 
-    Each row gives the share of a buying sector's output (in every region) that needs the
-    product in fixed proportion; pairs not listed are 1, ARIO's Leontief constraint.
+    The table lists every (product, buying sector) pair exactly once: the share of the buying
+    sector's output (in every region) that needs the product in fixed proportion. ``class`` is
+    ``critical`` (1), ``important`` (0.5), ``non_critical`` (0), after the input ratings of
+    Pichler et al. (2022), or ``share`` for a share given with its own reason.
     """
-    frame = pd.read_csv(path)
-    needed = {"product", "buyer_sector", "share", "tag", "source"}
+    frame = pd.read_csv(path, keep_default_na=False)
+    name = f"world[{NAME}].{Path(path).name}"
+    needed = {"product", "buyer_sector", "share", "class", "tag", "source"}
     if not needed <= set(frame.columns):
-        raise InputError(f"world[{NAME}].{path.name}.columns", list(frame.columns), "columns " + ", ".join(sorted(needed)))
-    crit = np.ones((len(SECTORS), len(REGIONS) * len(SECTORS)))
-    for row in frame.itertuples(index=False):
+        raise InputError(f"{name}.columns", list(frame.columns), "columns " + ", ".join(sorted(needed)))
+    crit = np.full((len(SECTORS), len(REGIONS) * len(SECTORS)), np.nan)
+    for k, rec in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        row = SimpleNamespace(**{c: rec[c] for c in needed})
         for label, value in (("product", row.product), ("buyer_sector", row.buyer_sector)):
             if value not in SECTORS:
-                raise InputError(f"world[{NAME}].{path.name}.{label}", value, "one of " + ", ".join(SECTORS))
-        if not 0.0 <= float(row.share) <= 1.0:
-            raise InputError(f"world[{NAME}].{path.name}.share", row.share, "a share in [0, 1]")
+                raise InputError(f"{name}:{k}.{label}", value, "one of " + ", ".join(SECTORS))
+        try:
+            share = float(row.share)
+        except ValueError:
+            raise InputError(f"{name}:{k}.share", row.share, "a share in [0, 1]") from None
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"{name}:{k}.share", row.share, "a share in [0, 1]")
+        cls = rec["class"]
+        if cls not in CRITICALITY_CLASSES:
+            raise InputError(f"{name}:{k}.class", cls, "one of " + ", ".join(CRITICALITY_CLASSES))
+        if CRITICALITY_CLASSES[cls] is not None and share != CRITICALITY_CLASSES[cls]:
+            raise InputError(f"{name}:{k}.share", row.share, f"{CRITICALITY_CLASSES[cls]:g} for class {cls}")
+        if not str(row.source).strip():
+            raise InputError(f"{name}:{k}.source", row.source, "a reason or a source for the share")
         q, s = SECTORS.index(row.product), SECTORS.index(row.buyer_sector)
-        crit[q, s :: len(SECTORS)] = float(row.share)
+        if not np.isnan(crit[q, s]):
+            raise InputError(f"{name}:{k}", f"{row.product} -> {row.buyer_sector}", "each (product, buyer_sector) pair once")
+        crit[q, s :: len(SECTORS)] = share
+    missing = [(SECTORS[q], SECTORS[s]) for q in range(len(SECTORS)) for s in range(len(SECTORS)) if np.isnan(crit[q, s])]
+    if missing:
+        raise InputError(f"{name}", f"{len(missing)} pairs missing, e.g. {missing[0][0]} -> {missing[0][1]}", "every (product, buyer_sector) pair")
     return crit
+
+
+def read_inventories(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Target stocks (days of use) and psi by product and buying industry from ``inventories.csv``.
+
+    Each row gives one product's target and psi for every buying industry of one region; pairs
+    not listed are NaN (the model's defaults). Returns two ``(products, industries)`` arrays.
+    """
+    frame = pd.read_csv(path, keep_default_na=False)
+    name = f"world[{NAME}].{Path(path).name}"
+    needed = ["product", "buyer_region", "days", "psi", "tag", "source"]
+    if not set(needed) <= set(frame.columns):
+        raise InputError(f"{name}.columns", list(frame.columns), "columns " + ", ".join(needed))
+    p = len(SECTORS)
+    days = np.full((p, len(REGIONS) * p), np.nan)
+    psi = np.full_like(days, np.nan)
+    seen = set()
+    for k, rec in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        if rec["product"] not in SECTORS:
+            raise InputError(f"{name}:{k}.product", rec["product"], "one of " + ", ".join(SECTORS))
+        if rec["buyer_region"] not in REGIONS:
+            raise InputError(f"{name}:{k}.buyer_region", rec["buyer_region"], "one of " + ", ".join(REGIONS))
+        for col, lo, hi in (("days", 1.0, 3650.0), ("psi", 0.0, 1.0)):
+            try:
+                v = float(rec[col])
+            except ValueError:
+                v = float("nan")
+            if not lo <= v <= hi:
+                raise InputError(f"{name}:{k}.{col}", rec[col], f"a number in [{lo:g}, {hi:g}]")
+        if not str(rec["source"]).strip():
+            raise InputError(f"{name}:{k}.source", rec["source"], "a reason or a source")
+        key = (rec["product"], rec["buyer_region"])
+        if key in seen:
+            raise InputError(f"{name}:{k}", " -> ".join(key), "each (product, buyer_region) pair once")
+        seen.add(key)
+        q, r = SECTORS.index(rec["product"]), REGIONS.index(rec["buyer_region"])
+        days[q, r * p : (r + 1) * p] = float(rec["days"])
+        psi[q, r * p : (r + 1) * p] = float(rec["psi"])
+    return days, psi
 
 
 def load(data_dir: Path | str = DATA_DIR) -> Mrio:
@@ -103,10 +166,17 @@ def load(data_dir: Path | str = DATA_DIR) -> Mrio:
     crit_path = data_dir / "criticality.csv"
     if not crit_path.exists():
         crit_path = Path(DATA_DIR) / "criticality.csv"
+    inv_path = data_dir / "inventories.csv"
+    if not inv_path.exists():
+        inv_path = Path(DATA_DIR) / "inventories.csv"
+    days, psi = read_inventories(inv_path)
     return make_mrio(
         Z,
         Y,
         criticality=read_criticality(crit_path),
+        inventory_days=days,
+        psi=psi,
+        inventories_file=str(inv_path),
         provenance=str(PROVENANCE),
         criticality_file=str(crit_path),
         data_dir=str(data_dir.resolve()),
@@ -125,4 +195,5 @@ __all__ = [
     "build",
     "load",
     "read_criticality",
+    "read_inventories",
 ]

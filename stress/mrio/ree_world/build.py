@@ -444,7 +444,14 @@ def build(provenance: Path | str = PROVENANCE) -> Mrio:
     )
 
 
-def make_mrio(Z: np.ndarray, Y: np.ndarray, criticality: np.ndarray | None = None, **meta) -> Mrio:
+def make_mrio(
+    Z: np.ndarray,
+    Y: np.ndarray,
+    criticality: np.ndarray | None = None,
+    inventory_days: np.ndarray | None = None,
+    psi: np.ndarray | None = None,
+    **meta,
+) -> Mrio:
     """The validated ``Mrio`` of this world from its flows; output is ``x = Z 1 + Y 1``."""
     mrio = Mrio(
         name=NAME,
@@ -456,6 +463,8 @@ def make_mrio(Z: np.ndarray, Y: np.ndarray, criticality: np.ndarray | None = Non
         x=iomath.calc_x(Z, Y),
         unit=UNIT,
         criticality=criticality,
+        inventory_days=inventory_days,
+        psi=psi,
         meta={"description": DESCRIPTION, "base_year": BASE_YEAR, **meta},
     )
     return validate(mrio)

@@ -1,0 +1,214 @@
+"""Run statistics against brute force: halts, monthly flows, amplification, crashed paths, and
+posterior draws moving results the expected way."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+from stress import engine
+from stress.config import CalibrationConfig, Config, CutoffConfig, LicenceConfig, ModelConfig, ScenarioConfig, WorldConfig
+from stress.pipeline import directly_hit, make_metrics, prepare
+from stress.results.dataset import to_dataset
+from stress.sampler import sample_path_params
+
+HORIZON = 130
+
+
+def april_config(horizon=HORIZON, **scenario) -> Config:
+    sc = ScenarioConfig(
+        name="april_2025_controls",
+        kind="export_cutoff",
+        exporter="CHN",
+        products=["ree_separation", "magnets"],
+        start_date="2025-04-04",
+        controlled_share=0.9,
+        cutoff=CutoffConfig(median_days=0.0, sigma=0.0),
+        licence=LicenceConfig(approval_a=2.0, approval_b=8.0, applications=4, review_days=30.0),
+    )
+    sc = dataclasses.replace(sc, **scenario)
+    return Config(world=WorldConfig("ree_world"), model=ModelConfig(horizon_days=horizon), scenario=sc, calibration=CalibrationConfig("none"))
+
+
+def run(cfg, n_paths=8, chunk=8, retain=True, prep=None):
+    prep = prep or prepare(cfg)
+    metrics = make_metrics(cfg, prep, retain_paths=retain)
+    key = jr.split(jr.key(0))[1]
+    res = engine.run(
+        key,
+        prep.model,
+        metrics,
+        prep.tables,
+        prep.params,
+        prep.spec,
+        horizon=cfg.model.horizon_days,
+        n_paths=n_paths,
+        chunk_size=chunk,
+    )
+    return prep, metrics, key, res
+
+
+def trajectory(prep, key, i, horizon):
+    dis, pp = sample_path_params(jr.fold_in(key, i), prep.spec, prep.tables, prep.params)
+    tab, par = prep.tables._replace(s=pp.s), prep.params._replace(psi=pp.psi)
+    rec = jax.jit(prep.model.simulate, static_argnums=3)(tab, par, dis, horizon)
+    return jax.device_get(rec), dis
+
+
+@pytest.fixture(scope="module")
+def april():
+    cfg = april_config()
+    return (cfg, *run(cfg))
+
+
+def test_first_halt_and_monthly_flows_match_the_trajectories(april):
+    """For each path, rebuild from its full daily trajectory (a) the first day output is cut by
+    more than 1 % by missing inputs, (b) the restricted industries' deliveries by calendar month
+    and buyer region, computed from the realised production and the orders; compare with what
+    the engine reduced on the fly."""
+    cfg, prep, metrics, key, res = april
+    m = prep.mrio
+    R, n = len(m.regions), m.n
+    months = np.asarray(metrics.months(HORIZON))
+    assert months[26] == 0 and months[27] == 1  # 2025-04-30 is day 26; May starts on day 27
+    mask = np.asarray(prep.spec.export_mask)
+    for i in range(4):
+        rec, dis = trajectory(prep, key, i, HORIZON)
+        cut = rec.input_ratio < 0.99
+        first = np.where(cut.any(axis=0), cut.argmax(axis=0), HORIZON)
+        np.testing.assert_array_equal(res.first_constrained[i], first)
+        # every unit produced is delivered to some client (proportional rationing), so summed
+        # over buyer regions the restricted industries' deliveries are their production
+        produced = np.zeros(months.max() + 1)
+        np.add.at(produced, months, rec.production @ mask)
+        np.testing.assert_allclose((res.flows[i] * res.flow_base).sum(axis=1), produced, rtol=1e-10)
+        by_month = np.zeros((months.max() + 1, R))
+        np.add.at(by_month, months, rec.controlled_flow)
+        np.testing.assert_allclose(res.flows[i] * res.flow_base, by_month, rtol=1e-10, atol=1e-12)
+        assert (res.flows[i] >= 0).all()
+        # the restriction shows where it applies: less to controlled destinations in May
+        may = 1
+        dest = np.asarray(prep.spec.dest_mask) > 0
+        assert res.flows[i][may, dest].max() < 1.0
+    # first halts are counted per week in the accumulator exactly as the per-path days say
+    weeks = np.where(res.first_constrained >= HORIZON, -(-HORIZON // 7), res.first_constrained // 7)
+    for j in range(n):
+        np.testing.assert_array_equal(res.acc.constrained_week[j], np.bincount(weeks[:, j], minlength=res.acc.constrained_week.shape[1]))
+    assert (res.first_constrained < HORIZON).any()  # some industry halts in this scenario
+
+
+def test_dataset_statistics_against_brute_force(april):
+    """Mean loss share, halt probability within N weeks and amplification from the Dataset equal
+    the same numbers computed directly from the retained per-path values."""
+    cfg, prep, metrics, key, res = april
+    m = prep.mrio
+    ds = to_dataset(
+        res.acc,
+        res.scalars,
+        m,
+        horizon=HORIZON,
+        quantiles=[0.5, 0.9],
+        hist_range=(-0.25, 1.0),
+        year_to_day=365.0,
+        attrs={},
+        flow_base=res.flow_base,
+        direct=metrics.direct,
+    )
+    names = metrics.scalar_names(m.regions)
+    world, direct = res.scalars[:, names.index("output_loss/WORLD")], res.scalars[:, names.index("output_loss/DIRECT")]
+    np.testing.assert_allclose(float(ds.amplification), world.mean() / direct.mean(), rtol=1e-12)
+    np.testing.assert_allclose(direct, res.loss_share[:, list(metrics.direct)] @ (m.x / 365 * HORIZON)[list(metrics.direct)], rtol=1e-9)
+    assert float(ds.amplification) >= 1.0  # the world includes the directly hit industries
+    # mean loss share: exact up to the 2^-32 fixed point
+    np.testing.assert_allclose(ds.output_loss_share_mean.values.ravel(), res.loss_share.mean(axis=0), atol=1e-9)
+    week = 8
+    want = (res.first_constrained < 7 * week).mean(axis=0)
+    np.testing.assert_allclose(ds.halt_probability.sel(week=week).values.ravel(), want, atol=1e-15)
+    np.testing.assert_allclose(ds.controlled_flow_ratio_mean.values, res.flows.mean(axis=0), atol=1e-9)
+    assert int(ds.crashed_paths) == 0
+
+
+def test_directly_hit_industries(april):
+    """The restricted suppliers and the buyers that need their products are directly hit;
+    services (which buy no magnets or oxides it needs) are not."""
+    cfg, prep, metrics, key, res = april
+    m = prep.mrio
+    hit = {(m.regions[i // 12], m.sectors[i % 12]) for i in directly_hit(prep)}
+    assert ("CHN", "magnets") in hit and ("EU", "automotive") in hit and ("JPN", "magnets") in hit
+    assert not any(s == "services" for _, s in hit)
+    assert ("USA", "semiconductors") not in hit
+
+
+def test_crashed_paths_are_counted_and_left_out():
+    """With psi s < 1 the use of an input can exceed its stock (ARIO.md §7): paths crash. The
+    run must count them, keep them out of every statistic, and say so."""
+    cfg = april_config(horizon=60)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, psi=0.1, inventory_days=2.0))
+    prep = prepare(cfg)
+    # the world's inventories.csv overrides the REE inputs: make every input 2 days, psi 0.1
+    prep = dataclasses.replace(prep, tables=prep.tables._replace(s=jnp.full_like(prep.tables.s, 2.0)), params=prep.params._replace(psi=jnp.asarray(0.1)))
+    _, metrics, key, res = run(cfg, n_paths=8, prep=prep)
+    crashed = res.scalars[:, -1] > 0
+    assert crashed.any() and int(res.acc.crashed) == crashed.sum()
+    assert int(res.acc.count) == (~crashed).sum()
+    if (~crashed).any():
+        ds = to_dataset(res.acc, res.scalars, prep.mrio, horizon=60, quantiles=[0.5], hist_range=(-0.25, 1.0), year_to_day=365.0, attrs={})
+        assert int(ds.crashed_paths) == crashed.sum()
+        names = metrics.scalar_names(prep.mrio.regions)
+        np.testing.assert_allclose(float(ds.world_output_loss_mean), res.scalars[~crashed, names.index("output_loss/WORLD")].mean())
+
+
+def fake_posterior(S=64, cover=70.0, p=0.2, review=40.0, psi=0.4, share=0.9, seed=0):
+    rng = np.random.default_rng(seed)
+    dest = ["USA", "EU", "JPN", "KOR", "ALLY", "ROW"]
+    v = {
+        "licence_weekly_p": np.full((S, 6), p),
+        "licence_review_days": np.full(S, review),
+        "cutoff_median_days": rng.lognormal(np.log(50), 0.1, S),
+        "cutoff_sigma": np.full(S, 0.3),
+        "inventory_cover_days": np.full((S, 7), cover),
+        "psi": np.full(S, psi),
+        "export_controlled_share": np.full(S, share),
+    }
+    return SimpleNamespace(values=v, labels={"destination": dest, "region": ["CHN", *dest]}, attrs={})
+
+
+def mean_world_loss(cfg, posterior):
+    from stress import pipeline
+
+    real = pipeline.load_posterior
+    pipeline.load_posterior = lambda c: posterior
+    try:
+        prep = prepare(dataclasses.replace(cfg, calibration=CalibrationConfig("bundled")))
+    finally:
+        pipeline.load_posterior = real
+    _, metrics, _, res = run(cfg, n_paths=8, retain=False, prep=prep)
+    return res.scalars[:, metrics.scalar_names(prep.mrio.regions).index("output_loss/WORLD")].mean(), res, prep
+
+
+def test_posterior_draws_move_results_the_expected_way():
+    """Common random numbers, one parameter changed at a time: more cover, faster approvals or a
+    smaller controlled share each lower the expected world loss; the draws' cover and psi reach
+    the kernel (the per-path targets equal the draw's values)."""
+    cfg = april_config(horizon=150, controlled_share=None)  # null: the posterior's share
+    base, res, prep = mean_world_loss(cfg, fake_posterior())
+    assert base > 0
+    assert mean_world_loss(cfg, fake_posterior(cover=150.0))[0] < base
+    assert mean_world_loss(cfg, fake_posterior(p=0.6))[0] < base
+    assert mean_world_loss(cfg, fake_posterior(share=0.5))[0] < base
+    # a fixed share in the scenario is not replaced by the posterior's
+    fixed = dataclasses.replace(cfg, scenario=dataclasses.replace(cfg.scenario, controlled_share=0.9))
+    assert mean_world_loss(fixed, fake_posterior(share=0.5))[0] == mean_world_loss(fixed, fake_posterior(share=0.9))[0]
+    _, pp = sample_path_params(jr.fold_in(jr.key(0), 0), prep.spec, prep.tables, prep.params)
+    mag = prep.mrio.sectors.index("magnets")
+    np.testing.assert_allclose(np.asarray(pp.s)[mag], 70.0)
+    np.testing.assert_allclose(np.asarray(pp.psi)[mag], 0.4)
+    other = prep.mrio.sectors.index("services")
+    np.testing.assert_array_equal(np.asarray(pp.s)[other], np.asarray(prep.tables.s)[other])
+    assert 0 <= int(pp.draw) < 64
