@@ -125,6 +125,7 @@ class MetricsConfig:
 
     halt_threshold: float = 0.5
     constraint_threshold: float = 0.01
+    focus_sector: str | None = "automotive"
     quantiles: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.99])
     histogram_bins: int = 250
     histogram_min: float = -0.25

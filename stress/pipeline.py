@@ -219,6 +219,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "horizon_days": cfg.model.horizon_days,
         "halt_threshold": mt.halt_threshold,
         "constraint_threshold": mt.constraint_threshold,
+        "focus_sector": mt.focus_sector or "",
         "posterior": posterior_label(cfg, prep),
         "precision": cfg.runtime.precision,
         "wall_time_s": round(wall, 3),
@@ -386,12 +387,16 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
         t.add_column(f"{what} mean ± se", justify="right")
         for x in pick:
             t.add_column(f"{what} q{x * 100:g}", justify="right")
+    t.add_column("VA lost, % of GDP", justify="right")
+    va_base = ds.value_added_baseline
     rows = [(str(r), ds.sel(region=r), "region_") for r in ds.region.values] + [("WORLD", ds, "world_")]
     for name, sub, pre in rows:
+        gdp = float(va_base.sum()) if name == "WORLD" else float(va_base.sel(region=name).sum())
         cells = [name]
         for var in ("output_loss", "value_added_loss"):
             cells.append(f"{float(sub[f'{pre}{var}_mean']):,.2f} ± {float(sub[f'{pre}{var}_se']):,.2f}")
             cells += [f"{float(sub[f'{pre}{var}_quantile'].sel(quantile=x)):,.2f}" for x in pick]
+        cells.append(f"{float(sub[f'{pre}value_added_loss_mean']) / gdp:.3%}" if gdp > 0 else "-")
         t.add_row(*cells)
     console.print(t)
     if "amplification" in ds and np.isfinite(float(ds.amplification)):
@@ -433,6 +438,24 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
             f"{float(sub.weeks_to_first_halt_median):g}",
         )
     console.print(t2)
+    focus = ds.attrs.get("focus_sector", "")
+    if focus and focus in list(ds.sector.values):
+        t3 = Table(title=f"{focus} by region")
+        for col in ("region", "expected loss, share of output", f"q{pick[-1] * 100:g} share", f"P(halt ≤ {week8} wk)", "P(halt in horizon)", "median weeks to halt"):
+            t3.add_column(col, justify="left" if col == "region" else "right")
+        for r in ds.region.values:
+            sub = ds.sel(region=r, sector=focus)
+            if float(sub.baseline_output) <= 0:
+                continue
+            t3.add_row(
+                str(r),
+                f"{float(sub.output_loss_share_mean):.2%}",
+                f"{float(sub.output_loss_share_quantile.sel(quantile=pick[-1])):.2%}",
+                f"{float(sub.halt_probability.sel(week=week8)):.1%}",
+                f"{float(sub.halt_probability.sel(week=last)):.1%}",
+                f"{float(sub.weeks_to_first_halt_median):g}",
+            )
+        console.print(t3)
     console.print(
         f"A halt is a first plant halt as reported in 2025: output cut by missing inputs by more than "
         f"{float(ds.attrs.get('constraint_threshold', 0.01)):.0%} of what demand and capacity allow."

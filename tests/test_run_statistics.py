@@ -212,3 +212,20 @@ def test_posterior_draws_move_results_the_expected_way():
     other = prep.mrio.sectors.index("services")
     np.testing.assert_array_equal(np.asarray(pp.s)[other], np.asarray(prep.tables.s)[other])
     assert 0 <= int(pp.draw) < 64
+
+
+SCENARIOS = sorted(p.stem for p in (__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "scenario").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_shipped_scenarios_have_no_crashed_path(name):
+    """Every shipped scenario, as the command line composes it (bundled posterior), over a full
+    year: no stock goes negative or NaN on any of 32 paths."""
+    from hydra import compose, initialize_config_dir
+
+    from stress import cli
+
+    with initialize_config_dir(config_dir=cli.CONFIG_DIR, version_base="1.3"):
+        cfg = cli.to_config(compose(config_name="config", overrides=[f"+scenario={name}"]))
+    _, _, _, res = run(cfg, n_paths=32, chunk=32, retain=False)
+    assert int(res.acc.crashed) == 0 and int(res.acc.count) == 32
