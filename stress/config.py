@@ -10,7 +10,7 @@ OmegaConf objects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from stress.errors import InputError, check_range
@@ -60,7 +60,9 @@ class ShockConfig:
 
     ``start_day`` is the first day with reduced capacity; the loss stays at ``fraction`` for
     ``duration_days`` days, then shrinks linearly to zero over ``recovery_days`` days.
-    ``region`` and ``sector`` take one name or a list; every listed pair is hit.
+    ``region`` and ``sector`` take one name or a list; every listed pair is hit. A loss that does
+    nothing is refused: ``fraction`` is in (0, 1], ``start_day`` before ``model.horizon_days``
+    and ``duration_days + recovery_days >= 1``. With ``kind: none`` every other field is unset.
     """
 
     kind: str = "none"
@@ -98,7 +100,12 @@ class LicenceConfig:
 
 @dataclass
 class ScenarioConfig:
-    """A disruption scenario (selected with ``+scenario=NAME``)."""
+    """A disruption scenario (selected with ``+scenario=NAME``).
+
+    An ``export_cutoff`` starts before ``model.horizon_days`` and hits ``destinations`` (null:
+    every region but the exporter; never an empty list). A ``baseline`` uses none of the fields
+    after ``kind``.
+    """
 
     name: str = "baseline"
     description: str = ""
@@ -176,6 +183,20 @@ def _nonneg_int(field_: str, value: int) -> None:
         raise InputError(field_, value, "a whole number of days >= 0")
 
 
+def _day_in_horizon(field_: str, value: int, horizon: int) -> None:
+    """A start day must fall inside the simulated days, or the event is never felt."""
+    if value >= horizon:
+        raise InputError(field_, value, f"a day in [0, {horizon}), i.e. before model.horizon_days={horizon}")
+
+
+def _unused(group: str, cfg: Any, default: Any, keep: tuple[str, ...], why: str) -> None:
+    """Refuse a setting that differs from its default where ``cfg``'s kind ignores it."""
+    for f in fields(default):
+        value = getattr(cfg, f.name)
+        if f.name not in keep and value != getattr(default, f.name):
+            raise InputError(f"{group}.{f.name}", value, f"unset: {why}")
+
+
 def validate(cfg: Config) -> Config:
     """Check every value that the schema's types cannot; return ``cfg`` unchanged.
 
@@ -191,13 +212,13 @@ def validate(cfg: Config) -> Config:
         raise InputError("model.name", m.name, "ario")
     if not isinstance(m.horizon_days, int) or m.horizon_days < 1:
         raise InputError("model.horizon_days", m.horizon_days, "a whole number of days >= 1")
-    check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True)
+    check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True, finite=True)
     check_range("model.psi", m.psi, lo=0.0, hi=1.0)
-    check_range("model.inventory_tau", m.inventory_tau, lo=0.0, lo_open=True)
-    check_range("model.alpha_base", m.alpha_base, lo=1.0)
-    check_range("model.alpha_max", m.alpha_max, lo=m.alpha_base)
-    check_range("model.alpha_tau", m.alpha_tau, lo=0.0, lo_open=True)
-    check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True)
+    check_range("model.inventory_tau", m.inventory_tau, lo=0.0, lo_open=True, finite=True)
+    check_range("model.alpha_base", m.alpha_base, lo=1.0, finite=True)
+    check_range("model.alpha_max", m.alpha_max, lo=m.alpha_base, finite=True)
+    check_range("model.alpha_tau", m.alpha_tau, lo=0.0, lo_open=True, finite=True)
+    check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True, finite=True)
     if m.order_type not in ("alt", "noalt"):
         raise InputError("model.order_type", m.order_type, "alt or noalt")
 
@@ -217,10 +238,20 @@ def validate(cfg: Config) -> Config:
             raise InputError("shock.region", sh.region, "one or more region names")
         if not as_list("shock.sector", sh.sector):
             raise InputError("shock.sector", sh.sector, "one or more sector names")
-        check_range("shock.fraction", sh.fraction, lo=0.0, hi=1.0)
+        if not 0.0 < sh.fraction <= 1.0:
+            raise InputError("shock.fraction", sh.fraction, "a share of capacity lost in (0, 1] (shock=none for no capacity loss)")
         _nonneg_int("shock.start_day", sh.start_day)
         _nonneg_int("shock.duration_days", sh.duration_days)
         _nonneg_int("shock.recovery_days", sh.recovery_days)
+        _day_in_horizon("shock.start_day", sh.start_day, m.horizon_days)
+        if sh.duration_days + sh.recovery_days == 0:
+            raise InputError(
+                "shock.duration_days",
+                sh.duration_days,
+                "a whole number of days >= 1 when shock.recovery_days=0 (a loss that lasts no day does nothing)",
+            )
+    else:
+        _unused("shock", sh, ShockConfig(), ("kind",), f"shock.kind={sh.kind} ignores it (shock=capacity_loss applies a capacity loss)")
 
     sc = cfg.scenario
     if sc is not None:
@@ -228,15 +259,21 @@ def validate(cfg: Config) -> Config:
             raise InputError("scenario.kind", sc.kind, "one of " + ", ".join(SCENARIO_KINDS))
         _nonneg_int("scenario.start_day", sc.start_day)
         if sc.kind == "export_cutoff":
+            _day_in_horizon("scenario.start_day", sc.start_day, m.horizon_days)
             if not sc.products:
                 raise InputError("scenario.products", sc.products, "one or more sector names")
-            check_range("scenario.cutoff.median_days", sc.cutoff.median_days, lo=0.0)
-            check_range("scenario.cutoff.sigma", sc.cutoff.sigma, lo=0.0)
-            check_range("scenario.licence.approval_a", sc.licence.approval_a, lo=0.0, lo_open=True)
-            check_range("scenario.licence.approval_b", sc.licence.approval_b, lo=0.0, lo_open=True)
-            check_range("scenario.licence.review_days", sc.licence.review_days, lo=0.0)
+            if sc.destinations is not None and not sc.destinations:
+                raise InputError("scenario.destinations", sc.destinations, "one or more region names, or null for every region but the exporter")
+            check_range("scenario.cutoff.median_days", sc.cutoff.median_days, lo=0.0)  # inf: the cut-off never ends
+            check_range("scenario.cutoff.sigma", sc.cutoff.sigma, lo=0.0, finite=True)
+            check_range("scenario.licence.approval_a", sc.licence.approval_a, lo=0.0, lo_open=True, finite=True)
+            check_range("scenario.licence.approval_b", sc.licence.approval_b, lo=0.0, lo_open=True, finite=True)
+            check_range("scenario.licence.review_days", sc.licence.review_days, lo=0.0)  # inf: never approved
             if not 1 <= sc.licence.applications <= 1000:
                 raise InputError("scenario.licence.applications", sc.licence.applications, "a whole number in [1, 1000]")
+        else:
+            why = f"scenario.kind={sc.kind} ignores it (+scenario=full_cutoff is an export cut-off)"
+            _unused("scenario", sc, ScenarioConfig(), ("name", "description", "kind"), why)
 
     mt = cfg.metrics
     check_range("metrics.halt_threshold", mt.halt_threshold, lo=0.0, hi=1.0)
@@ -246,8 +283,9 @@ def validate(cfg: Config) -> Config:
         check_range("metrics.quantiles", q, lo=0.0, hi=1.0)
     if not 2 <= mt.histogram_bins <= 100_000:
         raise InputError("metrics.histogram_bins", mt.histogram_bins, "a whole number in [2, 100000]")
-    if not (math.isfinite(mt.histogram_min) and mt.histogram_max > mt.histogram_min):
-        raise InputError("metrics.histogram_max", mt.histogram_max, f"a number above histogram_min={mt.histogram_min}")
+    check_range("metrics.histogram_min", mt.histogram_min, finite=True)
+    if not (math.isfinite(mt.histogram_max) and mt.histogram_max > mt.histogram_min):
+        raise InputError("metrics.histogram_max", mt.histogram_max, f"a finite number above histogram_min={mt.histogram_min}")
     if mt.top_n < 1:
         raise InputError("metrics.top_n", mt.top_n, "a whole number >= 1")
     if cfg.runtime.precision not in ("float64", "float32"):

@@ -1,0 +1,86 @@
+"""Bad input that used to be accepted silently, crash with a traceback, or write a result first.
+
+Most checks run in-process through the functions the command line calls before Hydra starts;
+a few subprocess runs prove exit code 2, one message and no result file end to end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stress import cli
+from stress.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPACITY_LOSS = ("world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining")
+
+
+def stress(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "stress", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+# (overrides, field named in the error, text of the value in the message)
+REFUSED = [
+    # 1. a capacity loss that does nothing
+    ((*CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=0"), "shock.duration_days", "0"),
+    ((*CAPACITY_LOSS, "shock.fraction=0"), "shock.fraction", "0.0"),
+    # 2. an export cut-off to nobody
+    (("+scenario=full_cutoff", "scenario.destinations=[]"), "scenario.destinations", "[]"),
+    # 3. an event that starts after the last simulated day
+    (("+scenario=full_cutoff", "scenario.start_day=365"), "scenario.start_day", "365"),
+    (("+scenario=full_cutoff", "model.horizon_days=30", "scenario.start_day=30"), "scenario.start_day", "30"),
+    ((*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=100"), "shock.start_day", "100"),
+    # siblings: settings the chosen kind ignores
+    (("shock.region=reg2", "shock.fraction=0.5"), "shock.region", "reg2"),
+    (("+scenario=baseline", "scenario.products=[magnets]"), "scenario.products", "magnets"),
+    # siblings: infinite numbers where only finite ones make sense
+    (("metrics.histogram_max=inf",), "metrics.histogram_max", "inf"),
+    (("model.inventory_days=inf",), "model.inventory_days", "inf"),
+    (("+scenario=full_cutoff", "scenario.cutoff.sigma=inf"), "scenario.cutoff.sigma", "inf"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "field", "value"), REFUSED, ids=[" ".join(r[0])[-50:] for r in REFUSED])
+def test_config_refused_before_any_work(overrides, field, value):
+    with pytest.raises(InputError) as err:
+        cli.check_composition(list(overrides))
+    assert err.value.field == field
+    if value is not None:
+        assert value in str(err.value)
+
+
+ACCEPTED = [
+    (*CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=30"),  # a one-off hit, then recovery
+    (*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=99", "shock.fraction=1.0"),
+    ("+scenario=full_cutoff", "scenario.destinations=[USA,EU]", "scenario.start_day=364"),
+    ("+scenario=full_cutoff", "scenario.cutoff.median_days=inf"),  # a cut-off that never ends
+]
+
+
+@pytest.mark.parametrize("overrides", ACCEPTED, ids=[" ".join(a)[-50:] for a in ACCEPTED])
+def test_config_edges_accepted(overrides):
+    cli.check_composition(list(overrides))
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end: exit code 2, one line on stderr, no traceback, no result file
+
+CLI_REFUSED = [
+    (["run", "+scenario=full_cutoff", "scenario.destinations=[]"], "scenario.destinations"),
+    (["simulate", *CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=0"], "shock.duration_days"),
+]
+
+
+@pytest.mark.parametrize(("args", "field"), CLI_REFUSED, ids=[" ".join(a[0])[-50:] for a in CLI_REFUSED])
+def test_cli_refuses_with_exit_2(tmp_path, args, field):
+    res = stress(*args, f"hydra.run.dir={tmp_path / 'out'}")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr.startswith(f"stress: error: {field}=") and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    assert not list(tmp_path.rglob("*.nc"))
