@@ -18,6 +18,9 @@ from stress.errors import InputError, check_range
 WORLD_KINDS = ("ree_world", "pymrio_test", "pymrio_dir")
 SHOCK_KINDS = ("none", "capacity_loss")
 SCENARIO_KINDS = ("baseline", "export_cutoff")
+MAX_PATH_ID = 2**31 - 1
+"""The largest path id, path count or chunk size: the engine numbers paths with int32, and
+``jax.random.fold_in`` folds in 32 bits only (a larger id would repeat an earlier path's draws)."""
 
 
 @dataclass
@@ -189,6 +192,11 @@ def _day_in_horizon(field_: str, value: int, horizon: int) -> None:
         raise InputError(field_, value, f"a day in [0, {horizon}), i.e. before model.horizon_days={horizon}")
 
 
+def _id_range(field_: str, value: int, lo: int) -> None:
+    if not isinstance(value, int) or not lo <= value <= MAX_PATH_ID:
+        raise InputError(field_, value, f"a whole number in [{lo}, 2**31 - 1 = {MAX_PATH_ID}]")
+
+
 def _unused(group: str, cfg: Any, default: Any, keep: tuple[str, ...], why: str) -> None:
     """Refuse a setting that differs from its default where ``cfg``'s kind ignores it."""
     for f in fields(default):
@@ -223,11 +231,9 @@ def validate(cfg: Config) -> Config:
         raise InputError("model.order_type", m.order_type, "alt or noalt")
 
     s = cfg.sampler
-    if s.n_paths < 1:
-        raise InputError("sampler.n_paths", s.n_paths, "a whole number >= 1")
-    if s.chunk_size < 1:
-        raise InputError("sampler.chunk_size", s.chunk_size, "a whole number >= 1")
-    if not 0 <= s.seed < 2**63:
+    _id_range("sampler.n_paths", s.n_paths, 1)
+    _id_range("sampler.chunk_size", s.chunk_size, 1)
+    if not isinstance(s.seed, int) or not 0 <= s.seed < 2**63:
         raise InputError("sampler.seed", s.seed, "a whole number in [0, 2**63)")
 
     sh = cfg.shock
@@ -294,6 +300,5 @@ def validate(cfg: Config) -> Config:
         raise InputError("runtime.progress", cfg.runtime.progress, "auto, bar, log or none")
     if cfg.runtime.platform not in (None, "cpu", "gpu", "cuda", "tpu"):
         raise InputError("runtime.platform", cfg.runtime.platform, "null, cpu, gpu, cuda or tpu")
-    if cfg.simulate.path_id < 0:
-        raise InputError("simulate.path_id", cfg.simulate.path_id, "a whole number >= 0")
+    _id_range("simulate.path_id", cfg.simulate.path_id, 0)
     return cfg

@@ -36,6 +36,11 @@ REFUSED = [
     (("+scenario=full_cutoff", "scenario.start_day=365"), "scenario.start_day", "365"),
     (("+scenario=full_cutoff", "model.horizon_days=30", "scenario.start_day=30"), "scenario.start_day", "30"),
     ((*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=100"), "shock.start_day", "100"),
+    # 9. ids past 32 bits: fold_in would repeat an earlier path's draws
+    (("simulate.path_id=5000000000",), "simulate.path_id", "5000000000"),
+    (("simulate.path_id=2147483648",), "simulate.path_id", "2147483648"),
+    (("sampler.n_paths=2147483648",), "sampler.n_paths", "2147483648"),
+    (("sampler.chunk_size=2147483648",), "sampler.chunk_size", "2147483648"),
     # siblings: settings the chosen kind ignores
     (("shock.region=reg2", "shock.fraction=0.5"), "shock.region", "reg2"),
     (("+scenario=baseline", "scenario.products=[magnets]"), "scenario.products", "magnets"),
@@ -60,6 +65,7 @@ ACCEPTED = [
     (*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=99", "shock.fraction=1.0"),
     ("+scenario=full_cutoff", "scenario.destinations=[USA,EU]", "scenario.start_day=364"),
     ("+scenario=full_cutoff", "scenario.cutoff.median_days=inf"),  # a cut-off that never ends
+    ("simulate.path_id=2147483647", "sampler.n_paths=2147483647", "sampler.chunk_size=2147483647"),
 ]
 
 
@@ -74,6 +80,7 @@ def test_config_edges_accepted(overrides):
 CLI_REFUSED = [
     (["run", "+scenario=full_cutoff", "scenario.destinations=[]"], "scenario.destinations"),
     (["simulate", *CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=0"], "shock.duration_days"),
+    (["simulate", "world=pymrio_test", "simulate.path_id=5000000000"], "simulate.path_id"),
 ]
 
 
