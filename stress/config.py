@@ -287,6 +287,9 @@ def validate(cfg: Config) -> Config:
         raise InputError("metrics.quantiles", mt.quantiles, "a non-empty list of probabilities")
     for q in mt.quantiles:
         check_range("metrics.quantiles", q, lo=0.0, hi=1.0)
+    if len(set(mt.quantiles)) < len(mt.quantiles):
+        twice = next(q for i, q in enumerate(mt.quantiles) if q in mt.quantiles[:i])
+        raise InputError("metrics.quantiles", mt.quantiles, f"distinct probabilities in [0, 1] ({twice} is listed twice)")
     if not 2 <= mt.histogram_bins <= 100_000:
         raise InputError("metrics.histogram_bins", mt.histogram_bins, "a whole number in [2, 100000]")
     check_range("metrics.histogram_min", mt.histogram_min, finite=True)

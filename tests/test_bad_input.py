@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stress import cli
 from stress.errors import InputError
+from stress.metrics import histogram_quantiles
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPACITY_LOSS = ("world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining")
@@ -36,6 +38,8 @@ REFUSED = [
     (("+scenario=full_cutoff", "scenario.start_day=365"), "scenario.start_day", "365"),
     (("+scenario=full_cutoff", "model.horizon_days=30", "scenario.start_day=30"), "scenario.start_day", "30"),
     ((*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=100"), "shock.start_day", "100"),
+    # 7. a quantile listed twice
+    (("metrics.quantiles=[0.5,0.9,0.5]",), "metrics.quantiles", "0.5 is listed twice"),
     # 9. ids past 32 bits: fold_in would repeat an earlier path's draws
     (("simulate.path_id=5000000000",), "simulate.path_id", "5000000000"),
     (("simulate.path_id=2147483648",), "simulate.path_id", "2147483648"),
@@ -65,6 +69,7 @@ ACCEPTED = [
     (*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=99", "shock.fraction=1.0"),
     ("+scenario=full_cutoff", "scenario.destinations=[USA,EU]", "scenario.start_day=364"),
     ("+scenario=full_cutoff", "scenario.cutoff.median_days=inf"),  # a cut-off that never ends
+    ("metrics.quantiles=[0,0.5,1]",),
     ("simulate.path_id=2147483647", "sampler.n_paths=2147483647", "sampler.chunk_size=2147483647"),
 ]
 
@@ -74,10 +79,21 @@ def test_config_edges_accepted(overrides):
     cli.check_composition(list(overrides))
 
 
+def test_histogram_quantiles_0_and_1_are_the_extremes():
+    lo, hi, bins = -0.25, 1.0, 250
+    data = np.random.default_rng(0).uniform(0.3, 0.6, size=(1000, 2))
+    hist = np.stack([np.histogram(data[:, j], bins=bins, range=(lo, hi))[0] for j in range(2)])
+    got = histogram_quantiles(hist, np.array([0.0, 1.0]), lo, hi)
+    width = (hi - lo) / bins
+    np.testing.assert_allclose(got[0], data.min(axis=0), atol=width)
+    np.testing.assert_allclose(got[1], data.max(axis=0), atol=width)
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: exit code 2, one line on stderr, no traceback, no result file
 
 CLI_REFUSED = [
+    (["run", "+scenario=full_cutoff", "metrics.quantiles=[0.5,0.5]"], "metrics.quantiles"),
     (["run", "+scenario=full_cutoff", "scenario.destinations=[]"], "scenario.destinations"),
     (["simulate", *CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=0"], "shock.duration_days"),
     (["simulate", "world=pymrio_test", "simulate.path_id=5000000000"], "simulate.path_id"),
