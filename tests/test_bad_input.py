@@ -38,6 +38,11 @@ REFUSED = [
     (("+scenario=full_cutoff", "scenario.start_day=365"), "scenario.start_day", "365"),
     (("+scenario=full_cutoff", "model.horizon_days=30", "scenario.start_day=30"), "scenario.start_day", "30"),
     ((*CAPACITY_LOSS, "model.horizon_days=100", "shock.start_day=100"), "shock.start_day", "100"),
+    # 4. keys the schema does not have, added with a plus
+    (("+sampler.foo=1",), "sampler.foo", "1"),
+    (("+model.bar=2",), "model.bar", "2"),
+    (("+scenario=full_cutoff", "+scenario.cutoff.nonsense=1"), "scenario.cutoff.nonsense", "1"),
+    (("+frobnicate=3",), "frobnicate", "3"),
     # 7. a quantile listed twice
     (("metrics.quantiles=[0.5,0.9,0.5]",), "metrics.quantiles", "0.5 is listed twice"),
     # 9. ids past 32 bits: fold_in would repeat an earlier path's draws
@@ -52,6 +57,9 @@ REFUSED = [
     (("metrics.histogram_max=inf",), "metrics.histogram_max", "inf"),
     (("model.inventory_days=inf",), "model.inventory_days", "inf"),
     (("+scenario=full_cutoff", "scenario.cutoff.sigma=inf"), "scenario.cutoff.sigma", "inf"),
+    # siblings: overrides Hydra used to fail on with an AssertionError or IndexError
+    (("scenario.start_day=3",), "scenario.start_day", "3"),
+    (("+scenario=full_cutoff", "~scenario.cutoff"), "scenario.cutoff", None),
 ]
 
 
@@ -79,6 +87,16 @@ def test_config_edges_accepted(overrides):
     cli.check_composition(list(overrides))
 
 
+@pytest.mark.parametrize(
+    ("override", "keys"),
+    [("+sampler.foo=1", "n_paths, chunk_size, seed"), ("+scenario.cutoff.nonsense=1", "median_days, sigma")],
+)
+def test_unknown_key_lists_the_allowed_keys(override, keys):
+    with pytest.raises(InputError) as err:
+        cli.check_composition(["+scenario=full_cutoff", override])
+    assert keys in err.value.allowed
+
+
 def test_histogram_quantiles_0_and_1_are_the_extremes():
     lo, hi, bins = -0.25, 1.0, 250
     data = np.random.default_rng(0).uniform(0.3, 0.6, size=(1000, 2))
@@ -94,9 +112,11 @@ def test_histogram_quantiles_0_and_1_are_the_extremes():
 
 CLI_REFUSED = [
     (["run", "+scenario=full_cutoff", "metrics.quantiles=[0.5,0.5]"], "metrics.quantiles"),
+    (["run", "+scenario=full_cutoff", "+sampler.foo=1"], "sampler.foo"),
     (["run", "+scenario=full_cutoff", "scenario.destinations=[]"], "scenario.destinations"),
     (["simulate", *CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=0"], "shock.duration_days"),
     (["simulate", "world=pymrio_test", "simulate.path_id=5000000000"], "simulate.path_id"),
+    (["simulate", "scenario.start_day=3"], "scenario.start_day"),
 ]
 
 
