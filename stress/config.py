@@ -25,7 +25,14 @@ MAX_PATH_ID = 2**31 - 1
 
 @dataclass
 class WorldConfig:
-    """Which MRIO to load. ``pymrio_dir`` reads a table saved with pymrio (``path``)."""
+    """Which MRIO to load, and from where.
+
+    - ``ree_world``: the shipped rare-earth world; with ``path``, the same table read from that
+      folder's ``Z.csv`` and ``Y.csv`` (and ``criticality.csv`` if present; the shipped one
+      otherwise), e.g. as written by ``python -m stress.mrio.ree_world.build --out DIR``.
+    - ``pymrio_test``: pymrio's bundled test table; ``path`` must be null.
+    - ``pymrio_dir``: a table saved with pymrio's ``IOSystem.save_all`` in the folder ``path``.
+    """
 
     name: str = "ree_world"
     path: str | None = None
@@ -208,12 +215,20 @@ def _unused(group: str, cfg: Any, default: Any, keep: tuple[str, ...], why: str)
 def validate(cfg: Config) -> Config:
     """Check every value that the schema's types cannot; return ``cfg`` unchanged.
 
-    Names (regions, sectors) are checked later against the loaded world.
+    Names (regions, sectors) are checked later against the loaded world, and the folder in
+    ``world.path`` when the world is loaded.
     """
-    if cfg.world.name not in WORLD_KINDS:
-        raise InputError("world.name", cfg.world.name, "one of " + ", ".join(WORLD_KINDS))
-    if cfg.world.name == "pymrio_dir" and not cfg.world.path:
-        raise InputError("world.path", cfg.world.path, "a folder holding a table saved by pymrio")
+    w = cfg.world
+    if w.name not in WORLD_KINDS:
+        raise InputError("world.name", w.name, "one of " + ", ".join(WORLD_KINDS))
+    if w.name == "pymrio_dir" and not w.path:
+        raise InputError("world.path", w.path, "a folder holding a table saved by pymrio")
+    if w.name == "pymrio_test" and w.path is not None:
+        raise InputError(
+            "world.path", w.path, "null: pymrio_test is pymrio's bundled table (world=pymrio_dir reads a table saved by pymrio)"
+        )
+    if w.path is not None and not str(w.path).strip():
+        raise InputError("world.path", w.path, "a folder, or null")
 
     m = cfg.model
     if m.name != "ario":

@@ -7,16 +7,21 @@ a few subprocess runs prove exit code 2, one message and no result file end to e
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from stress import cli
+from stress.config import WorldConfig
 from stress.errors import InputError
 from stress.metrics import histogram_quantiles
+from stress.mrio import io as mrio_io
+from stress.mrio.ree_world import DATA_DIR as REE_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPACITY_LOSS = ("world=pymrio_test", "shock=capacity_loss", "shock.region=reg2", "shock.sector=mining")
@@ -43,6 +48,8 @@ REFUSED = [
     (("+model.bar=2",), "model.bar", "2"),
     (("+scenario=full_cutoff", "+scenario.cutoff.nonsense=1"), "scenario.cutoff.nonsense", "1"),
     (("+frobnicate=3",), "frobnicate", "3"),
+    # 5. a path the world ignores
+    (("world=pymrio_test", "world.path=/tmp"), "world.path", "/tmp"),
     # 7. a quantile listed twice
     (("metrics.quantiles=[0.5,0.9,0.5]",), "metrics.quantiles", "0.5 is listed twice"),
     # 9. ids past 32 bits: fold_in would repeat an earlier path's draws
@@ -79,6 +86,7 @@ ACCEPTED = [
     ("+scenario=full_cutoff", "scenario.cutoff.median_days=inf"),  # a cut-off that never ends
     ("metrics.quantiles=[0,0.5,1]",),
     ("simulate.path_id=2147483647", "sampler.n_paths=2147483647", "sampler.chunk_size=2147483647"),
+    ("world.path=/any/folder",),  # checked when the world is loaded
 ]
 
 
@@ -107,6 +115,36 @@ def test_histogram_quantiles_0_and_1_are_the_extremes():
     np.testing.assert_allclose(got[1], data.max(axis=0), atol=width)
 
 
+def test_ree_world_from_a_folder(tmp_path, ree_world):
+    shutil.copy(REE_DATA / "Z.csv", tmp_path / "Z.csv")
+    Y = pd.read_csv(REE_DATA / "Y.csv", index_col=[0, 1])
+    Y.iloc[-1, -1] *= 1.5
+    Y.to_csv(tmp_path / "Y.csv")
+    loaded = mrio_io.load(WorldConfig(name="ree_world", path=str(tmp_path)))
+    assert loaded.Y[-1, -1] == pytest.approx(1.5 * ree_world.Y[-1, -1])  # the folder's table, not the shipped one
+    assert loaded.meta["data_dir"] == str(tmp_path.resolve())
+
+
+@pytest.mark.parametrize(("missing", "said"), [("folder", "is not a folder"), ("Y.csv", "Y.csv not found")])
+def test_ree_world_folder_missing(tmp_path, missing, said):
+    folder = tmp_path / "tables"
+    if missing != "folder":
+        folder.mkdir()
+        shutil.copy(REE_DATA / "Z.csv", folder / "Z.csv")
+    with pytest.raises(InputError) as err:
+        mrio_io.load(WorldConfig(name="ree_world", path=str(folder)))
+    assert err.value.field == "world.path" and err.value.value == str(folder)
+    assert said in err.value.allowed
+
+
+def test_ree_world_folder_with_a_malformed_csv(tmp_path):
+    shutil.copy(REE_DATA / "Y.csv", tmp_path / "Y.csv")
+    (tmp_path / "Z.csv").write_text('region,sector\n"unclosed\n')
+    with pytest.raises(InputError) as err:
+        mrio_io.load(WorldConfig(name="ree_world", path=str(tmp_path)))
+    assert err.value.field == "world.path"
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: exit code 2, one line on stderr, no traceback, no result file
 
@@ -117,6 +155,7 @@ CLI_REFUSED = [
     (["simulate", *CAPACITY_LOSS, "shock.duration_days=0", "shock.recovery_days=0"], "shock.duration_days"),
     (["simulate", "world=pymrio_test", "simulate.path_id=5000000000"], "simulate.path_id"),
     (["simulate", "scenario.start_day=3"], "scenario.start_day"),
+    (["run", "+scenario=baseline", "world.path=/nonexistent/ree_tables"], "world.path"),
 ]
 
 
