@@ -3,14 +3,17 @@
 Hydra has no subcommands (a bare ``run`` token is a parse error), so the command is removed
 from ``sys.argv`` first. Before Hydra starts, the overrides that Hydra would report with a
 traceback or a generic exit code are checked here: config-group choices (``world=``,
-``+scenario=`` …) and the output folder.
+``+scenario=`` …), the output folder and the composed, validated config. Hydra's own flags
+(``--cfg job``, ``--multirun`` …) are told apart from overrides by Hydra's own parser.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from stress.errors import InputError
 
@@ -33,6 +36,26 @@ def _choices(config_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
 
+def parse_args(command: str, args: list[str]) -> argparse.Namespace:
+    """Split the arguments as Hydra will: its flags with their values (``--cfg job``,
+    ``-cn NAME``, ``--info [WHAT]`` …) apart from the ``key=value`` overrides.
+
+    Hydra's own parser is used, so a flag's value is never taken for an override and what is
+    accepted here is exactly what Hydra accepts; its errors become an :class:`InputError`.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.prog = f"python -m stress {command}"
+
+    def fail(message: str) -> NoReturn:
+        hint = "; keep the key=value overrides together, before or after the flags" if message.startswith("unrecognized") else ""
+        raise InputError("arguments", " ".join(args), f"Hydra's command line ({message}{hint})")
+
+    parser.error = fail  # type: ignore[method-assign]
+    return parser.parse_args(args)
+
+
 def precheck(overrides: list[str], config_dir: Path) -> None:
     """Check group choices and output folders named on the command line."""
     for item in overrides:
@@ -51,7 +74,7 @@ def precheck(overrides: list[str], config_dir: Path) -> None:
                     raise InputError(bare, choice, "one of " + ", ".join(allowed))
         elif bare in ("hydra.run.dir", "hydra.sweep.dir"):
             _check_dir(bare, value)
-    if not any(o.split("=", 1)[0] in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
+    if not any(o.split("=", 1)[0].lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
         _check_dir("hydra.run.dir", "outputs")
 
 
@@ -80,9 +103,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(2)
     try:
-        precheck(rest, Path(cli.CONFIG_DIR))
-        if not any(a in ("-m", "--multirun") for a in rest):
-            cli.check_composition([a for a in rest if not a.startswith("-")])
+        flags = parse_args(command, rest)
+        # Another config folder or root config: group choices and composition are Hydra's to check.
+        own_configs = not (flags.config_path or flags.config_dir or flags.config_name or flags.experimental_rerun)
+        if own_configs:
+            precheck(flags.overrides, Path(cli.CONFIG_DIR))
+            if not flags.multirun:
+                cli.check_composition(flags.overrides)
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from stress import cli
+from stress.__main__ import parse_args
 from stress.config import WorldConfig
 from stress.errors import InputError
 from stress.metrics import histogram_quantiles
@@ -105,6 +106,43 @@ def test_unknown_key_lists_the_allowed_keys(override, keys):
     assert keys in err.value.allowed
 
 
+FLAGS = [
+    ["--cfg", "job"],
+    ["-c", "job"],
+    ["--cfg=all", "--resolve"],
+    ["-c", "hydra", "-p", "hydra.run"],
+    ["--package", "sampler", "--cfg", "job"],
+    ["--config-name", "config"],
+    ["-cn", "config"],
+    ["-cp", "/tmp"],
+    ["--config-path", "/tmp"],
+    ["-cd", "/tmp"],
+    ["--config-dir", "/tmp"],
+    ["-i", "defaults"],
+    ["--info", "searchpath"],
+    ["-h"],
+    ["--hydra-help"],
+    ["-m"],
+    ["--multirun"],
+    ["-r"],
+]
+# A bare --info takes the next argument as its value, in Hydra too: it goes last.
+FLAG_CASES = [(f, first) for f in FLAGS for first in (True, False)] + [(["--info"], False), (["-i"], False)]
+
+
+@pytest.mark.parametrize(("flags", "first"), FLAG_CASES, ids=[" ".join(f) + (" first" if b else " last") for f, b in FLAG_CASES])
+def test_hydra_flags_and_their_values_are_not_overrides(flags, first):
+    overrides = ["+scenario=full_cutoff", "sampler.seed=1"]
+    args = [*flags, *overrides] if first else [*overrides, *flags]
+    assert parse_args("run", args).overrides == overrides
+
+
+def test_bad_hydra_flag_is_input_error():
+    with pytest.raises(InputError) as err:
+        parse_args("run", ["+scenario=full_cutoff", "--cfg", "everything"])
+    assert err.value.field == "arguments" and "everything" in err.value.allowed
+
+
 def test_histogram_quantiles_0_and_1_are_the_extremes():
     lo, hi, bins = -0.25, 1.0, 250
     data = np.random.default_rng(0).uniform(0.3, 0.6, size=(1000, 2))
@@ -166,3 +204,13 @@ def test_cli_refuses_with_exit_2(tmp_path, args, field):
     assert res.stderr.startswith(f"stress: error: {field}=") and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     assert not list(tmp_path.rglob("*.nc"))
+
+
+@pytest.mark.parametrize("flags", [["--cfg", "job"], ["-c", "job", "-p", "scenario"]], ids=" ".join)
+def test_cli_cfg_job_prints_the_config_without_running(tmp_path, flags):
+    out = tmp_path / "out"
+    res = stress("run", "+scenario=full_cutoff", "sampler.seed=5", f"hydra.run.dir={out}", *flags)
+    assert res.returncode == 0, res.stderr
+    assert "name: full_cutoff" in res.stdout and "exporter: CHN" in res.stdout
+    assert ("seed: 5" in res.stdout) == ("-p" not in flags)  # the whole job, or the scenario package only
+    assert not out.exists()  # nothing ran, no folder made
