@@ -78,9 +78,25 @@ def precheck(overrides: list[str], config_dir: Path) -> None:
         _check_dir("hydra.run.dir", "outputs")
 
 
-def _check_dir(field: str, value: str) -> None:
-    """The folder, or its nearest existing parent, must be a writable directory."""
+def make_output_dir(overrides: list[str], *, multirun: bool = False) -> None:
+    """Create the output folder given with ``hydra.run.dir`` (``hydra.sweep.dir`` for a sweep)
+    now: only trying proves that it can be (``os.access`` says yes to root for ``/proc``). The
+    default folder under ``outputs/`` is left to Hydra."""
+    field = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    for item in overrides:
+        if "=" in item and item.split("=", 1)[0].lstrip("+~") == field:
+            _check_dir(field, item.split("=", 1)[1], create=True)
+
+
+def _check_dir(field: str, value: str, *, create: bool = False) -> None:
+    """The folder, or its nearest existing parent, must be a writable directory; with ``create``
+    the folder is made now (a path holding an interpolation such as ``${now:…}`` is not)."""
     path = Path(value).expanduser().absolute()
+    if create and "${" not in value:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(field, value, f"a folder that can be created and written ({exc.strerror or exc})") from None
     probe = path
     while not probe.exists():
         probe = probe.parent
@@ -106,10 +122,14 @@ def main(argv: list[str] | None = None) -> None:
         flags = parse_args(command, rest)
         # Another config folder or root config: group choices and composition are Hydra's to check.
         own_configs = not (flags.config_path or flags.config_dir or flags.config_name or flags.experimental_rerun)
+        # Only a run creates its output folder; --cfg, --info, --help … print and stop.
+        runs = not (flags.cfg or flags.info or flags.help or flags.hydra_help or flags.shell_completion)
         if own_configs:
             precheck(flags.overrides, Path(cli.CONFIG_DIR))
             if not flags.multirun:
                 cli.check_composition(flags.overrides)
+        if runs:
+            make_output_dir(flags.overrides, multirun=flags.multirun)
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)

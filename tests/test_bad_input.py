@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from stress import cli
-from stress.__main__ import parse_args
+from stress.__main__ import make_output_dir, parse_args
 from stress.config import WorldConfig
 from stress.errors import InputError
 from stress.metrics import histogram_quantiles
@@ -143,6 +143,24 @@ def test_bad_hydra_flag_is_input_error():
     assert err.value.field == "arguments" and "everything" in err.value.allowed
 
 
+def test_output_folder_is_created_when_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "a" / "b"
+    make_output_dir([f"hydra.run.dir={target}", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    assert target.is_dir() and not (tmp_path / "sweep").exists()
+    make_output_dir([f"hydra.sweep.dir={tmp_path / 'sweep'}"], multirun=True)
+    assert (tmp_path / "sweep").is_dir()
+    make_output_dir(["+scenario=full_cutoff"])  # the default folder is Hydra's to make
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_output_folder_that_cannot_be_created():
+    with pytest.raises(InputError) as err:
+        make_output_dir(["hydra.run.dir=/proc/forbidden"])  # os.access says root may write /proc
+    assert err.value.field == "hydra.run.dir" and err.value.value == "/proc/forbidden"
+
+
 def test_histogram_quantiles_0_and_1_are_the_extremes():
     lo, hi, bins = -0.25, 1.0, 250
     data = np.random.default_rng(0).uniform(0.3, 0.6, size=(1000, 2))
@@ -204,6 +222,13 @@ def test_cli_refuses_with_exit_2(tmp_path, args, field):
     assert res.stderr.startswith(f"stress: error: {field}=") and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     assert not list(tmp_path.rglob("*.nc"))
+
+
+def test_cli_unwritable_output_folder_as_root_too():
+    res = stress("run", "+scenario=baseline", "sampler=smoke", "hydra.run.dir=/proc/forbidden/run")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr.startswith("stress: error: hydra.run.dir='/proc/forbidden/run'"), res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
 
 
 @pytest.mark.parametrize("flags", [["--cfg", "job"], ["-c", "job", "-p", "scenario"]], ids=" ".join)
