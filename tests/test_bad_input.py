@@ -6,6 +6,7 @@ a few subprocess runs prove exit code 2, one message and no result file end to e
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -213,6 +214,11 @@ CLI_REFUSED = [
     (["simulate", "scenario.start_day=3"], "scenario.start_day"),
     (["run", "+scenario=baseline", "world.path=/nonexistent/ree_tables"], "world.path"),
 ]
+
+
+_CUDA = any("cuda" in (d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions())
+if not _CUDA:  # without a CUDA plugin, no machine can run on a GPU
+    CLI_REFUSED.append((["simulate", "world=pymrio_test", "model.horizon_days=5", "runtime.platform=gpu"], "runtime.platform"))
 
 
 @pytest.mark.parametrize(("args", "field"), CLI_REFUSED, ids=[" ".join(a[0])[-50:] for a in CLI_REFUSED])
