@@ -59,6 +59,8 @@ REFUSED = [
     (("simulate.path_id=2147483648",), "simulate.path_id", "2147483648"),
     (("sampler.n_paths=2147483648",), "sampler.n_paths", "2147483648"),
     (("sampler.chunk_size=2147483648",), "sampler.chunk_size", "2147483648"),
+    (("sampler.seed=-1",), "sampler.seed", "-1"),
+    (("sampler.seed=9223372036854775808",), "sampler.seed", "9223372036854775808"),  # 2**63
     # siblings: settings the chosen kind ignores
     (("shock.region=reg2", "shock.fraction=0.5"), "shock.region", "reg2"),
     (("+scenario=baseline", "scenario.products=[magnets]"), "scenario.products", "magnets"),
@@ -88,6 +90,7 @@ ACCEPTED = [
     ("+scenario=full_cutoff", "scenario.cutoff.median_days=inf"),  # a cut-off that never ends
     ("metrics.quantiles=[0,0.5,1]",),
     ("simulate.path_id=2147483647", "sampler.n_paths=2147483647", "sampler.chunk_size=2147483647"),
+    ("sampler.seed=9223372036854775807",),  # 2**63 - 1: jax.random.key takes 64-bit seeds
     ("world.path=/any/folder",),  # checked when the world is loaded
 ]
 
