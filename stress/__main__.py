@@ -3,14 +3,17 @@
 Hydra has no subcommands (a bare ``run`` token is a parse error), so the command is removed
 from ``sys.argv`` first. Before Hydra starts, the overrides that Hydra would report with a
 traceback or a generic exit code are checked here: config-group choices (``world=``,
-``+scenario=`` …) and the output folder.
+``+scenario=`` …), the output folder and the composed, validated config. Hydra's own flags
+(``--cfg job``, ``--multirun`` …) are told apart from overrides by Hydra's own parser.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from stress.errors import InputError
 
@@ -37,6 +40,26 @@ def _choices(config_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
 
+def parse_args(command: str, args: list[str]) -> argparse.Namespace:
+    """Split the arguments as Hydra will: its flags with their values (``--cfg job``,
+    ``-cn NAME``, ``--info [WHAT]`` …) apart from the ``key=value`` overrides.
+
+    Hydra's own parser is used, so a flag's value is never taken for an override and what is
+    accepted here is exactly what Hydra accepts; its errors become an :class:`InputError`.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.prog = f"python -m stress {command}"
+
+    def fail(message: str) -> NoReturn:
+        hint = "; keep the key=value overrides together, before or after the flags" if message.startswith("unrecognized") else ""
+        raise InputError("arguments", " ".join(args), f"Hydra's command line ({message}{hint})")
+
+    parser.error = fail  # type: ignore[method-assign]
+    return parser.parse_args(args)
+
+
 def precheck(overrides: list[str], config_dir: Path) -> None:
     """Check group choices and output folders named on the command line."""
     for item in overrides:
@@ -55,13 +78,29 @@ def precheck(overrides: list[str], config_dir: Path) -> None:
                     raise InputError(bare, choice, "one of " + ", ".join(allowed))
         elif bare in ("hydra.run.dir", "hydra.sweep.dir"):
             _check_dir(bare, value)
-    if not any(o.split("=", 1)[0] in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
+    if not any(o.split("=", 1)[0].lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
         _check_dir("hydra.run.dir", "outputs")
 
 
-def _check_dir(field: str, value: str) -> None:
-    """The folder, or its nearest existing parent, must be a writable directory."""
+def make_output_dir(overrides: list[str], *, multirun: bool = False) -> None:
+    """Create the output folder given with ``hydra.run.dir`` (``hydra.sweep.dir`` for a sweep)
+    now: only trying proves that it can be (``os.access`` says yes to root for ``/proc``). The
+    default folder under ``outputs/`` is left to Hydra."""
+    field = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    for item in overrides:
+        if "=" in item and item.split("=", 1)[0].lstrip("+~") == field:
+            _check_dir(field, item.split("=", 1)[1], create=True)
+
+
+def _check_dir(field: str, value: str, *, create: bool = False) -> None:
+    """The folder, or its nearest existing parent, must be a writable directory; with ``create``
+    the folder is made now (a path holding an interpolation such as ``${now:…}`` is not)."""
     path = Path(value).expanduser().absolute()
+    if create and "${" not in value:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(field, value, f"a folder that can be created and written ({exc.strerror or exc})") from None
     probe = path
     while not probe.exists():
         probe = probe.parent
@@ -117,10 +156,17 @@ def main(argv: list[str] | None = None) -> None:
     if command == "backtest":
         rest = backtest_overrides(rest)
     try:
-        precheck(rest, Path(cli.CONFIG_DIR))
-        if not any(a in ("-m", "--multirun") for a in rest):
-            overrides = [a for a in rest if not a.startswith("-")]
-            check_posterior_overrides(overrides, cli.check_composition(overrides))
+        flags = parse_args(command, rest)
+        # Another config folder or root config: group choices and composition are Hydra's to check.
+        own_configs = not (flags.config_path or flags.config_dir or flags.config_name or flags.experimental_rerun)
+        # Only a run creates its output folder; --cfg, --info, --help … print and stop.
+        runs = not (flags.cfg or flags.info or flags.help or flags.hydra_help or flags.shell_completion)
+        if own_configs:
+            precheck(flags.overrides, Path(cli.CONFIG_DIR))
+            if not flags.multirun:
+                check_posterior_overrides(flags.overrides, cli.check_composition(flags.overrides))
+        if runs:
+            make_output_dir(flags.overrides, multirun=flags.multirun)
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -7,7 +7,9 @@ errors (unknown keys, wrong types) to exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import typing
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +30,35 @@ OmegaConf.register_new_resolver("stress_uid", lambda: uuid.uuid4().hex[:8], use_
 config.register()
 
 
+def check_keys(cfg: DictConfig) -> None:
+    """Refuse a key that is not a field of the typed schema, at any depth.
+
+    A key added with a plus (``+sampler.foo=1``) is accepted by Hydra even where the schema has
+    no such field, and turning the config into dataclasses would drop it silently. The ``hydra``
+    node (present when Hydra's own config is composed in) is not part of the schema.
+    """
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(raw, dict)
+    raw.pop("hydra", None)
+    _check_keys(raw, config.Config, "")
+
+
+def _check_keys(node: dict, schema: type, prefix: str) -> None:
+    names = [f.name for f in dataclasses.fields(schema)]
+    hints = typing.get_type_hints(schema)
+    for key, value in node.items():
+        if key not in names:
+            where = f"of {prefix[:-1]}" if prefix else "at the top level"
+            raise InputError(f"{prefix}{key}", value, f"no such setting; the keys {where} are " + ", ".join(names))
+        sub = [t for t in (hints[key], *typing.get_args(hints[key])) if dataclasses.is_dataclass(t)]
+        if sub and isinstance(value, dict):
+            _check_keys(value, sub[0], f"{prefix}{key}.")
+
+
 def to_config(cfg: DictConfig) -> config.Config:
-    """Typed dataclasses from a composed config; a missing or ill-typed value is an InputError."""
+    """Typed dataclasses from a composed config; an unknown key or a missing or ill-typed value
+    is an InputError."""
+    check_keys(cfg)
     try:
         plain = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as exc:
@@ -45,6 +74,11 @@ def check_composition(overrides: list[str]) -> config.Config:
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
+    given = {o.split("=", 1)[0].lstrip("+~"): (o.split("=", 1)[1] if "=" in o else None) for o in overrides}
+    if not any(o.startswith("+") and o.lstrip("+").split("=", 1)[0] == "scenario" for o in overrides):
+        key = next((k for k in given if k.startswith("scenario.")), None)
+        if key is not None:  # Hydra would fail on the missing node with an assertion
+            raise InputError(key, given[key], "a setting of a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff)")
     try:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
             cfg = compose(config_name="config", overrides=overrides)
@@ -54,9 +88,11 @@ def check_composition(overrides: list[str]) -> config.Config:
             key = str(cause.full_key)
             value = getattr(cause, "value", None)
             if value is None:  # an unknown key: show what was given for it
-                value = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key), None)
+                value = given.get(key)
             raise InputError(key, value, str(cause.msg).splitlines()[0]) from None
         raise InputError("overrides", " ".join(overrides), str(exc).splitlines()[0]) from None
+    except Exception as exc:  # Hydra reports a few malformed overrides with other exceptions
+        raise InputError("overrides", " ".join(overrides), f"overrides Hydra can compose ({type(exc).__name__}: {exc})") from None
     return config.validate(to_config(cfg))
 
 

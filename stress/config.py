@@ -10,7 +10,7 @@ OmegaConf objects.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from stress.errors import InputError, check_range
@@ -18,11 +18,21 @@ from stress.errors import InputError, check_range
 WORLD_KINDS = ("ree_world", "pymrio_test", "pymrio_dir")
 SHOCK_KINDS = ("none", "capacity_loss")
 SCENARIO_KINDS = ("baseline", "export_cutoff")
+MAX_PATH_ID = 2**31 - 1
+"""The largest path id, path count or chunk size: the engine numbers paths with int32, and
+``jax.random.fold_in`` folds in 32 bits only (a larger id would repeat an earlier path's draws)."""
 
 
 @dataclass
 class WorldConfig:
-    """Which MRIO to load. ``pymrio_dir`` reads a table saved with pymrio (``path``)."""
+    """Which MRIO to load, and from where.
+
+    - ``ree_world``: the shipped rare-earth world; with ``path``, the same table read from that
+      folder's ``Z.csv`` and ``Y.csv`` (and ``criticality.csv`` if present; the shipped one
+      otherwise), e.g. as written by ``python -m stress.mrio.ree_world.build --out DIR``.
+    - ``pymrio_test``: pymrio's bundled test table; ``path`` must be null.
+    - ``pymrio_dir``: a table saved with pymrio's ``IOSystem.save_all`` in the folder ``path``.
+    """
 
     name: str = "ree_world"
     path: str | None = None
@@ -60,7 +70,9 @@ class ShockConfig:
 
     ``start_day`` is the first day with reduced capacity; the loss stays at ``fraction`` for
     ``duration_days`` days, then shrinks linearly to zero over ``recovery_days`` days.
-    ``region`` and ``sector`` take one name or a list; every listed pair is hit.
+    ``region`` and ``sector`` take one name or a list; every listed pair is hit. A loss that does
+    nothing is refused: ``fraction`` is in (0, 1], ``start_day`` before ``model.horizon_days``
+    and ``duration_days + recovery_days >= 1``. With ``kind: none`` every other field is unset.
     """
 
     kind: str = "none"
@@ -100,10 +112,12 @@ class LicenceConfig:
 class ScenarioConfig:
     """A disruption scenario (selected with ``+scenario=NAME``).
 
-    ``controlled_share`` is the share of each restricted link's value that the controls cover
-    (1: all of it; null: the calibrated posterior's ``export_controlled_share``, the April 2025
-    controls' share of China's magnet exports). ``start_date`` dates day 0 (ISO date) so that
-    monthly outputs follow calendar months; null: 30-day months.
+    An ``export_cutoff`` starts before ``model.horizon_days`` and hits ``destinations`` (null:
+    every region but the exporter; never an empty list). A ``baseline`` uses none of the fields
+    after ``kind``. ``controlled_share`` is the share of each restricted link's value that the
+    controls cover (1: all of it; null: the calibrated posterior's ``export_controlled_share``,
+    the April 2025 controls' share of China's magnet exports). ``start_date`` dates day 0 (ISO
+    date) so that monthly outputs follow calendar months; null: 30-day months.
     """
 
     name: str = "baseline"
@@ -210,37 +224,62 @@ def _nonneg_int(field_: str, value: int) -> None:
         raise InputError(field_, value, "a whole number of days >= 0")
 
 
+def _day_in_horizon(field_: str, value: int, horizon: int) -> None:
+    """A start day must fall inside the simulated days, or the event is never felt."""
+    if value >= horizon:
+        raise InputError(field_, value, f"a day in [0, {horizon}), i.e. before model.horizon_days={horizon}")
+
+
+def _id_range(field_: str, value: int, lo: int) -> None:
+    if not isinstance(value, int) or not lo <= value <= MAX_PATH_ID:
+        raise InputError(field_, value, f"a whole number in [{lo}, 2**31 - 1 = {MAX_PATH_ID}]")
+
+
+def _unused(group: str, cfg: Any, default: Any, keep: tuple[str, ...], why: str) -> None:
+    """Refuse a setting that differs from its default where ``cfg``'s kind ignores it."""
+    for f in fields(default):
+        value = getattr(cfg, f.name)
+        if f.name not in keep and value != getattr(default, f.name):
+            raise InputError(f"{group}.{f.name}", value, f"unset: {why}")
+
+
 def validate(cfg: Config) -> Config:
     """Check every value that the schema's types cannot; return ``cfg`` unchanged.
 
-    Names (regions, sectors) are checked later against the loaded world.
+    Names (regions, sectors) are checked later against the loaded world, and the folder in
+    ``world.path`` when the world is loaded.
     """
-    if cfg.world.name not in WORLD_KINDS:
-        raise InputError("world.name", cfg.world.name, "one of " + ", ".join(WORLD_KINDS))
-    if cfg.world.name == "pymrio_dir" and not cfg.world.path:
-        raise InputError("world.path", cfg.world.path, "a folder holding a table saved by pymrio")
+    w = cfg.world
+    if w.name not in WORLD_KINDS:
+        raise InputError("world.name", w.name, "one of " + ", ".join(WORLD_KINDS))
+    if w.name == "pymrio_dir" and not w.path:
+        raise InputError("world.path", w.path, "a folder holding a table saved by pymrio")
+    if w.name == "pymrio_test" and w.path is not None:
+        raise InputError(
+            "world.path", w.path, "null: pymrio_test is pymrio's bundled table (world=pymrio_dir reads a table saved by pymrio)"
+        )
+    if w.path is not None and not str(w.path).strip():
+        raise InputError("world.path", w.path, "a folder, or null")
 
     m = cfg.model
     if m.name != "ario":
         raise InputError("model.name", m.name, "ario")
     if not isinstance(m.horizon_days, int) or m.horizon_days < 1:
         raise InputError("model.horizon_days", m.horizon_days, "a whole number of days >= 1")
-    check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True)
+    check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True, finite=True)
     check_range("model.psi", m.psi, lo=0.0, hi=1.0)
-    check_range("model.inventory_tau", m.inventory_tau, lo=0.0, lo_open=True)
-    check_range("model.alpha_base", m.alpha_base, lo=1.0)
-    check_range("model.alpha_max", m.alpha_max, lo=m.alpha_base)
-    check_range("model.alpha_tau", m.alpha_tau, lo=0.0, lo_open=True)
-    check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True)
+    check_range("model.inventory_tau", m.inventory_tau, lo=0.0, lo_open=True, finite=True)
+    check_range("model.alpha_base", m.alpha_base, lo=1.0, finite=True)
+    check_range("model.alpha_max", m.alpha_max, lo=m.alpha_base, finite=True)
+    check_range("model.alpha_tau", m.alpha_tau, lo=0.0, lo_open=True, finite=True)
+    check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True, finite=True)
     if m.order_type not in ("alt", "noalt"):
         raise InputError("model.order_type", m.order_type, "alt or noalt")
 
     s = cfg.sampler
-    if s.n_paths < 1:
-        raise InputError("sampler.n_paths", s.n_paths, "a whole number >= 1")
-    if s.chunk_size < 1:
-        raise InputError("sampler.chunk_size", s.chunk_size, "a whole number >= 1")
-    if not 0 <= s.seed < 2**63:
+    _id_range("sampler.n_paths", s.n_paths, 1)
+    _id_range("sampler.chunk_size", s.chunk_size, 1)
+    if not isinstance(s.seed, int) or not 0 <= s.seed < 2**63:
         raise InputError("sampler.seed", s.seed, "a whole number in [0, 2**63)")
 
     sh = cfg.shock
@@ -251,10 +290,20 @@ def validate(cfg: Config) -> Config:
             raise InputError("shock.region", sh.region, "one or more region names")
         if not as_list("shock.sector", sh.sector):
             raise InputError("shock.sector", sh.sector, "one or more sector names")
-        check_range("shock.fraction", sh.fraction, lo=0.0, hi=1.0)
+        if not 0.0 < sh.fraction <= 1.0:
+            raise InputError("shock.fraction", sh.fraction, "a share of capacity lost in (0, 1] (shock=none for no capacity loss)")
         _nonneg_int("shock.start_day", sh.start_day)
         _nonneg_int("shock.duration_days", sh.duration_days)
         _nonneg_int("shock.recovery_days", sh.recovery_days)
+        _day_in_horizon("shock.start_day", sh.start_day, m.horizon_days)
+        if sh.duration_days + sh.recovery_days == 0:
+            raise InputError(
+                "shock.duration_days",
+                sh.duration_days,
+                "a whole number of days >= 1 when shock.recovery_days=0 (a loss that lasts no day does nothing)",
+            )
+    else:
+        _unused("shock", sh, ShockConfig(), ("kind",), f"shock.kind={sh.kind} ignores it (shock=capacity_loss applies a capacity loss)")
 
     sc = cfg.scenario
     if sc is not None:
@@ -262,15 +311,21 @@ def validate(cfg: Config) -> Config:
             raise InputError("scenario.kind", sc.kind, "one of " + ", ".join(SCENARIO_KINDS))
         _nonneg_int("scenario.start_day", sc.start_day)
         if sc.kind == "export_cutoff":
+            _day_in_horizon("scenario.start_day", sc.start_day, m.horizon_days)
             if not sc.products:
                 raise InputError("scenario.products", sc.products, "one or more sector names")
-            check_range("scenario.cutoff.median_days", sc.cutoff.median_days, lo=0.0)
-            check_range("scenario.cutoff.sigma", sc.cutoff.sigma, lo=0.0)
-            check_range("scenario.licence.approval_a", sc.licence.approval_a, lo=0.0, lo_open=True)
-            check_range("scenario.licence.approval_b", sc.licence.approval_b, lo=0.0, lo_open=True)
-            check_range("scenario.licence.review_days", sc.licence.review_days, lo=0.0)
+            if sc.destinations is not None and not sc.destinations:
+                raise InputError("scenario.destinations", sc.destinations, "one or more region names, or null for every region but the exporter")
+            check_range("scenario.cutoff.median_days", sc.cutoff.median_days, lo=0.0)  # inf: the cut-off never ends
+            check_range("scenario.cutoff.sigma", sc.cutoff.sigma, lo=0.0, finite=True)
+            check_range("scenario.licence.approval_a", sc.licence.approval_a, lo=0.0, lo_open=True, finite=True)
+            check_range("scenario.licence.approval_b", sc.licence.approval_b, lo=0.0, lo_open=True, finite=True)
+            check_range("scenario.licence.review_days", sc.licence.review_days, lo=0.0)  # inf: never approved
             if not 1 <= sc.licence.applications <= 1000:
                 raise InputError("scenario.licence.applications", sc.licence.applications, "a whole number in [1, 1000]")
+        else:
+            why = f"scenario.kind={sc.kind} ignores it (+scenario=full_cutoff is an export cut-off)"
+            _unused("scenario", sc, ScenarioConfig(), ("name", "description", "kind"), why)
 
     mt = cfg.metrics
     check_range("metrics.halt_threshold", mt.halt_threshold, lo=0.0, hi=1.0)
@@ -278,10 +333,14 @@ def validate(cfg: Config) -> Config:
         raise InputError("metrics.quantiles", mt.quantiles, "a non-empty list of probabilities")
     for q in mt.quantiles:
         check_range("metrics.quantiles", q, lo=0.0, hi=1.0)
+    if len(set(mt.quantiles)) < len(mt.quantiles):
+        twice = next(q for i, q in enumerate(mt.quantiles) if q in mt.quantiles[:i])
+        raise InputError("metrics.quantiles", mt.quantiles, f"distinct probabilities in [0, 1] ({twice} is listed twice)")
     if not 2 <= mt.histogram_bins <= 100_000:
         raise InputError("metrics.histogram_bins", mt.histogram_bins, "a whole number in [2, 100000]")
-    if not (math.isfinite(mt.histogram_min) and mt.histogram_max > mt.histogram_min):
-        raise InputError("metrics.histogram_max", mt.histogram_max, f"a number above histogram_min={mt.histogram_min}")
+    check_range("metrics.histogram_min", mt.histogram_min, finite=True)
+    if not (math.isfinite(mt.histogram_max) and mt.histogram_max > mt.histogram_min):
+        raise InputError("metrics.histogram_max", mt.histogram_max, f"a finite number above histogram_min={mt.histogram_min}")
     if mt.top_n < 1:
         raise InputError("metrics.top_n", mt.top_n, "a whole number >= 1")
     if cfg.runtime.precision not in ("float64", "float32"):
@@ -290,8 +349,7 @@ def validate(cfg: Config) -> Config:
         raise InputError("runtime.progress", cfg.runtime.progress, "auto, bar, log or none")
     if cfg.runtime.platform not in (None, "cpu", "gpu", "cuda", "tpu"):
         raise InputError("runtime.platform", cfg.runtime.platform, "null, cpu, gpu, cuda or tpu")
-    if cfg.simulate.path_id < 0:
-        raise InputError("simulate.path_id", cfg.simulate.path_id, "a whole number >= 0")
+    _id_range("simulate.path_id", cfg.simulate.path_id, 0)
     check_range("metrics.constraint_threshold", mt.constraint_threshold, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     if sc is not None:
         if sc.controlled_share is not None:

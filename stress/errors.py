@@ -7,6 +7,7 @@ library callers can catch it and read ``field``, ``value`` and ``allowed``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -38,9 +39,12 @@ def check_range(
     hi: float | None = None,
     lo_open: bool = False,
     hi_open: bool = False,
+    finite: bool = False,
 ) -> None:
-    """Raise :class:`InputError` unless ``lo (<|<=) value (<|<=) hi``."""
+    """Raise :class:`InputError` unless ``lo (<|<=) value (<|<=) hi`` (and, with ``finite``, not +-inf)."""
     bad = value != value  # NaN
+    if finite:
+        bad |= value in (math.inf, -math.inf)
     if lo is not None:
         bad |= value <= lo if lo_open else value < lo
     if hi is not None:
@@ -50,7 +54,9 @@ def check_range(
         right = ")" if hi_open else "]"
         lo_s = "-inf" if lo is None else f"{lo:g}"
         hi_s = "inf" if hi is None else f"{hi:g}"
-        raise InputError(field, value, f"a number in {left}{lo_s}, {hi_s}{right}")
+        if finite:
+            left, right = ("(" if lo is None else left), (")" if hi is None else right)
+        raise InputError(field, value, f"a {'finite ' if finite else ''}number in {left}{lo_s}, {hi_s}{right}")
 
 
 def check_names(field: str, names: list[str], allowed: list[str]) -> None:

@@ -207,7 +207,9 @@ def n_weeks(horizon: int) -> int:
 def histogram_quantiles(hist: np.ndarray, q: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Quantiles from per-row histograms, linear within a bin. Shapes: ``(n, bins), (k,) -> (k, n)``.
 
-    Exact up to one bin width; values beyond ``[lo, hi]`` are counted in the edge bins.
+    Exact up to one bin width; values beyond ``[lo, hi]`` are counted in the edge bins. ``q = 0``
+    is the lower edge of the first non-empty bin (the smallest value), ``q = 1`` the upper edge of
+    the last one.
     """
     n, bins = hist.shape
     cdf = np.cumsum(hist, axis=1)
@@ -216,7 +218,10 @@ def histogram_quantiles(hist: np.ndarray, q: np.ndarray, lo: float, hi: float) -
     out = np.empty((len(q), n))
     for k, qk in enumerate(q):
         target = qk * total[:, 0]
-        b = np.array([np.searchsorted(cdf[i], target[i], side="left") for i in range(n)]).clip(0, bins - 1)
+        # The first bin whose cumulative count reaches the target; for q = 0 (target 0), the first
+        # bin holding any value rather than bin 0.
+        side = "right" if qk == 0 else "left"
+        b = np.array([np.searchsorted(cdf[i], target[i], side=side) for i in range(n)]).clip(0, bins - 1)
         below = np.where(b > 0, cdf[np.arange(n), b - 1], 0)
         inbin = hist[np.arange(n), b]
         frac = np.divide(target - below, inbin, out=np.zeros(n), where=inbin > 0)

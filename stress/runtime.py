@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from stress.config import RuntimeConfig
+from stress.errors import InputError
+
+
+# The device platform a setting asks for (``jax.Device.platform`` names CUDA devices "gpu").
+DEVICE_PLATFORM = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu", "tpu": "tpu"}
 
 
 def setup(cfg: RuntimeConfig) -> dict[str, Any]:
@@ -18,15 +23,45 @@ def setup(cfg: RuntimeConfig) -> dict[str, Any]:
     ``jax_enable_x64`` is a process-wide switch and is always on: the accumulators are int64
     and the ARIO equality tests (``zeta == 0``, ``allclose`` short-cuts, 6-decimal rounding) are
     float64 behaviours. ``precision`` only chooses the dtype of the kernel's arrays.
+
+    Raises
+    ------
+    InputError
+        If ``cfg.platform`` names a platform JAX cannot use on this machine (or, JAX being
+        already set up in this process, not the one it uses).
     """
-    if cfg.platform:
-        os.environ.setdefault("JAX_PLATFORMS", "cuda" if cfg.platform == "gpu" else cfg.platform)
+    want = "cuda" if cfg.platform == "gpu" else cfg.platform
+    if want:
+        os.environ.setdefault("JAX_PLATFORMS", want)
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    if cfg.platform:
-        jax.config.update("jax_platforms", "cuda" if cfg.platform == "gpu" else cfg.platform)
+    if want:
+        previous = jax.config.jax_platforms
+        jax.config.update("jax_platforms", want)
+        try:
+            platform = jax.devices()[0].platform
+        except (RuntimeError, AssertionError):  # no such backend; JAX asserts when no GPU is visible
+            platform = None
+        if platform != DEVICE_PLATFORM[want]:
+            jax.config.update("jax_platforms", previous)
+            raise InputError("runtime.platform", cfg.platform, "a platform this machine has: " + ", ".join(available_platforms()))
     return provenance()
+
+
+def available_platforms() -> list[str]:
+    """The device platforms JAX finds on this machine (``cpu``, ``gpu``, ``tpu``)."""
+    import jax
+    from jax.extend import backend
+
+    previous = jax.config.jax_platforms
+    jax.config.update("jax_platforms", "")  # every platform JAX can initialise
+    try:
+        return sorted({d.platform for b in backend.backends().values() for d in b.devices()})
+    except (RuntimeError, AssertionError):
+        return ["none found"]
+    finally:
+        jax.config.update("jax_platforms", previous)
 
 
 def provenance() -> dict[str, Any]:

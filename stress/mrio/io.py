@@ -1,7 +1,8 @@
 """Loaders: every world becomes a validated :class:`~stress.mrio.tables.Mrio`.
 
-- ``ree_world``: the stylised 7-region x 12-sector rare-earth world shipped with the package.
-- ``pymrio_test``: pymrio's bundled test MRIO (6 regions x 8 sectors, "Mill USD").
+- ``ree_world``: the stylised 7-region x 12-sector rare-earth world shipped with the package, or
+  the same table read from the folder ``path`` (``Z.csv``, ``Y.csv``, optional ``criticality.csv``).
+- ``pymrio_test``: pymrio's bundled test MRIO (6 regions x 8 sectors, "Mill USD"); no ``path``.
 - ``pymrio_dir``: any table saved with pymrio (``IOSystem.save_all``), e.g. a parsed EXIOBASE.
 
 pymrio tables are re-ordered lexicographically by (region, sector) and final-demand columns by
@@ -49,7 +50,7 @@ def load(cfg: WorldConfig) -> Mrio:
     if cfg.name == "ree_world":
         from stress.mrio import ree_world
 
-        return ree_world.load()
+        return ree_world.load() if cfg.path is None else _load_ree_world_dir(cfg.path)
     import pymrio
 
     if cfg.name == "pymrio_test":
@@ -64,3 +65,23 @@ def load(cfg: WorldConfig) -> Mrio:
             raise InputError("world.path", str(path), f"a table saved by pymrio's save_all ({type(exc).__name__}: {exc})") from None
         return from_pymrio(io, path.name)
     raise InputError("world.name", cfg.name, "ree_world, pymrio_test or pymrio_dir")
+
+
+def _load_ree_world_dir(path_: str) -> Mrio:
+    """The REE world from a folder of ``Z.csv``, ``Y.csv`` and optionally ``criticality.csv``
+    (as written by ``python -m stress.mrio.ree_world.build --out DIR``)."""
+    from stress.mrio import ree_world
+
+    allowed = "a folder holding the REE world's Z.csv and Y.csv (and optionally criticality.csv)"
+    path = Path(str(path_)).expanduser()
+    if not path.is_dir():
+        raise InputError("world.path", str(path_), f"{allowed}; {path} is not a folder")
+    missing = [name for name in ("Z.csv", "Y.csv") if not (path / name).is_file()]
+    if missing:
+        raise InputError("world.path", str(path_), f"{allowed}; {' and '.join(missing)} not found in {path}")
+    try:
+        return ree_world.load(path)
+    except InputError:
+        raise
+    except Exception as exc:  # pandas raises many kinds on a malformed CSV
+        raise InputError("world.path", str(path_), f"{allowed} ({type(exc).__name__}: {exc})") from None
