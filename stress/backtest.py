@@ -203,9 +203,12 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         jax.device_get(jax.vmap(lambda i: sample_path(jr.fold_in(key_paths, i), prep.spec).resume_day)(jax.numpy.asarray(ids)))
     )
     eu = regions.index("EU")
+    post = prep.posterior
 
     def approved(day: float) -> np.ndarray:
-        return (resume[:, eu, :] <= day).mean(axis=1)
+        if post is None:  # hand-set priors: the engine's application slots
+            return (resume[:, eu, :] <= day).mean(axis=1)
+        return licence_share_predictive(post, "EU", day, s.seed)
 
     loss = res.loss_share[keep]
 
@@ -248,6 +251,23 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         print(f"WARNING: {int(crashed.sum())} crashed paths left out")
     print(f"backtest: {path.resolve()}")
     return path
+
+
+def licence_share_predictive(post: Any, destination: str, day: float, seed: int) -> np.ndarray:
+    """Posterior predictive of the share of a destination's applications approved by ``day``,
+    from the licence model (counts of applications; the engine's slots are volume): per draw,
+    ``F = 1 - (1 - p) ** (max(0, day - review) / 7)``, observed with the model's Beta-Binomial
+    overdispersion ``licence_kappa`` when the posterior has it."""
+    k = list(post.labels["destination"]).index(destination)
+    p = post.values["licence_weekly_p"][:, k]
+    review = post.values["licence_review_days"]
+    F = -np.expm1(np.maximum(day - review, 0.0) / 7.0 * np.log1p(-np.clip(p, 0, 1 - 1e-12)))
+    kappa = post.values.get("licence_kappa")
+    if kappa is None:
+        return F
+    rng = np.random.default_rng(seed)
+    F = np.clip(F, 1e-9, 1 - 1e-9)
+    return rng.beta(F * kappa, (1 - F) * kappa)
 
 
 def to_dataset(rows: list[tuple[Observation, dict[str, Any]]], res: Any, months: list[str], regions: list[str]) -> xr.Dataset:

@@ -10,8 +10,10 @@ Per path (``export_cutoff`` scenarios):
   ``d``, so parameter and shock uncertainty propagate together;
 - cut-off duration ``T_c = median * exp(sigma * N(0, 1))`` days (log-normal), ``(median, sigma)``
   from the scenario or from draw ``d``;
-- per destination ``r``, a weekly approval probability ``p_r``: draw ``d``'s value where the
-  posterior has one for ``r``, otherwise ``p_r ~ Beta(a, b)`` from the scenario;
+- per destination ``r``, a weekly probability ``p_r`` that a pending application (an equal share
+  of the link's volume) is approved: draw ``d``'s volume release rate scaled by ``r``'s relative
+  hazard (:func:`stress.scenario.posterior_arrays`) where the posterior covers ``r``, otherwise
+  ``p_r ~ Beta(a, b)`` from the scenario;
 - per destination and application ``k``, the number of weeks without approval
   ``G_rk ~ Geometric(p_r)`` (failures before the first success), by inversion;
 - applications are filed when the cut-off starts and reviewed meanwhile: application ``k`` to

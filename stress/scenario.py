@@ -40,7 +40,7 @@ class ShockSpec(NamedTuple):
     review_days: jax.Array  # () review before the first weekly decision
     applications: jax.Array  # (A,) one slot per application (its values are unused)
     has_cutoff: jax.Array  # () bool: the scenario has a full cut-off phase
-    controlled: jax.Array  # () share of the restricted links' value under control
+    controlled: jax.Array  # (R,) share of the restricted links' value under control, by buyer region
     use_posterior: jax.Array  # () bool
     post_p: jax.Array  # (S, R) weekly approval probability by destination (NaN: not covered)
     post_review: jax.Array  # (S,) review days
@@ -49,7 +49,7 @@ class ShockSpec(NamedTuple):
     post_cover: jax.Array  # (S, R) days of cover of the calibrated products, by buyer region
     post_psi: jax.Array  # (S,)
     post_products: jax.Array  # (p,) 1 for the products whose cover and psi are calibrated
-    post_share: jax.Array  # (S,) controlled share of the links' value
+    post_share: jax.Array  # (S, R) controlled share of the links' value, by buyer region
     post_share_applies: jax.Array  # () bool: the scenario takes its controlled share from the posterior
 
 
@@ -99,7 +99,7 @@ def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None) -> ShockSp
         review = sc.licence.review_days
         n_apps = sc.licence.applications
     has_cutoff = sc is not None and sc.kind == "export_cutoff" and sc.cutoff.median_days > 0
-    controlled = 1.0 if sc is None or sc.controlled_share is None else float(sc.controlled_share)
+    controlled = np.full(R, 1.0 if sc is None or sc.controlled_share is None else float(sc.controlled_share))
     share_applies = sc is not None and sc.controlled_share is None
     post = posterior_arrays(posterior, mrio)
     if share_applies and post is None:
@@ -142,10 +142,21 @@ def posterior_arrays(posterior: Any, mrio: Mrio) -> dict[str, np.ndarray] | None
     v, lab = posterior.values, posterior.labels
     regions = list(mrio.regions)
     S = v["licence_review_days"].shape[0]
+    # Licences release VOLUME in the engine (each application slot is an equal share of a link).
+    # The volume-weighted weekly release rate and delay come from the export model (China's
+    # monthly exports, where large exporters were licensed first); the licence model (counts of
+    # applications by destination) gives each destination's hazard relative to the others.
+    h_count = -np.log1p(-np.clip(v["licence_weekly_p"], 0.0, 1 - 1e-12))  # (S, D) weekly hazards
+    relative = h_count / np.exp(np.log(np.maximum(h_count, 1e-300)).mean(axis=1, keepdims=True))
+    h_volume = -np.log1p(-np.clip(v["export_weekly_p"], 0.0, 1 - 1e-12))[:, None] * relative
+    p_dest = -np.expm1(-h_volume)
     post_p = np.full((S, len(regions)), np.nan)
+    share = np.repeat(v["export_controlled_share"][:, None], len(regions), axis=1)
     for k, r in enumerate(lab["destination"]):
         if r in regions:
-            post_p[:, regions.index(r)] = v["licence_weekly_p"][:, k]
+            post_p[:, regions.index(r)] = p_dest[:, k]
+    if "USA" in regions:
+        share[:, regions.index("USA")] = v["export_controlled_share_usa"]
     cover = np.full((S, len(regions)), np.nan)
     for k, r in enumerate(lab["region"]):
         if r in regions:
@@ -153,13 +164,13 @@ def posterior_arrays(posterior: Any, mrio: Mrio) -> dict[str, np.ndarray] | None
     products = np.array([1.0 if s in POSTERIOR_PRODUCTS else 0.0 for s in mrio.sectors])
     return {
         "post_p": post_p,
-        "post_review": v["licence_review_days"],
+        "post_review": v["export_delay_days"],
         "post_cut_median": v["cutoff_median_days"],
         "post_cut_sigma": v["cutoff_sigma"],
         "post_cover": cover,
         "post_psi": v["psi"],
         "post_products": products,
-        "post_share": v["export_controlled_share"],
+        "post_share": share,
     }
 
 
@@ -175,5 +186,5 @@ def dummy_posterior(mrio: Mrio) -> dict[str, np.ndarray]:
         "post_cover": np.full((1, R), 90.0),
         "post_psi": one,
         "post_products": np.zeros(p),
-        "post_share": one,
+        "post_share": np.ones((1, R)),
     }

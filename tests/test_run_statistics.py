@@ -175,6 +175,9 @@ def fake_posterior(S=64, cover=70.0, p=0.2, review=40.0, psi=0.4, share=0.9, see
         "inventory_cover_days": np.full((S, 7), cover),
         "psi": np.full(S, psi),
         "export_controlled_share": np.full(S, share),
+        "export_controlled_share_usa": np.full(S, share),
+        "export_weekly_p": np.full(S, p),
+        "export_delay_days": np.full(S, review),
     }
     return SimpleNamespace(values=v, labels={"destination": dest, "region": ["CHN", *dest]}, attrs={})
 

@@ -138,7 +138,7 @@ class Disruption(NamedTuple):
     dest_mask: jax.Array  # (R,)
     cut_start: jax.Array  # ()
     resume_day: jax.Array  # (R, A)
-    controlled: jax.Array  # () share of the restricted links' value that the controls cover
+    controlled: jax.Array  # () or (R,) share of the restricted links' value that the controls cover, by buyer region
 
 
 class State(NamedTuple):
