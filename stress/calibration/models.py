@@ -227,8 +227,13 @@ def inventory(
     ``inventory_transit_days[r]`` on the way from China (``Uniform(low, high)`` from the
     ``transit`` rows of ``inventory_cover.csv``: assumptions, not data). The engine's cover is
     ``inventory_cover_days = stock + transit``. In ARIO an industry's output is first cut when its
-    stock falls below ``psi`` times its target; with zero supply from day 0 that happens after
-    ``(1 - psi) * cover`` days, which is matched to the observed lags to the first halts.
+    stock falls below ``psi`` times its target. The April 2025 controls blocked only the share
+    ``b`` of the flow (the rest kept arriving), so the stock fell at the rate ``b`` of use and
+    the first cut came after ``(1 - psi) * cover / b`` days, which is matched to the observed
+    lags to the first halts. ``b`` is ``inventory_blocked_share`` (every region but the USA) and
+    ``inventory_blocked_share_usa`` with Beta priors equal in mean and spread to the
+    export_shock model's posterior of ``export_controlled_share`` (0.74 +- 0.04) and
+    ``export_controlled_share_usa`` (0.94 +- 0.02): sequential updating, so the two fits agree.
 
     Likelihood: ``company`` cover statements are stated ranges of the stock, with log-normal
     statement error ``inventory_statement_sigma``; lags are stated ranges of ``(1 - psi) *
@@ -265,6 +270,9 @@ def inventory(
     stock = numpyro.deterministic("inventory_stock_days", jnp.exp(mu + tau * z))
     cover = numpyro.deterministic("inventory_cover_days", stock + transit)
     psi = numpyro.sample("psi", dist.Beta(2.0, 2.0))
+    # Beta(m k, (1 - m) k) with k = m (1 - m) / sd^2 - 1 from the export posterior (docstring).
+    blocked = numpyro.sample("inventory_blocked_share", dist.Beta(103.0, 36.0))
+    blocked_usa = numpyro.sample("inventory_blocked_share_usa", dist.Beta(182.0, 12.0))
     s_stmt = numpyro.sample("inventory_statement_sigma", dist.LogNormal(jnp.log(0.3), 0.5))
     s_lag = numpyro.sample("inventory_lag_sigma", dist.LogNormal(jnp.log(0.2), 0.3))
     if stock_region.shape[0]:
@@ -273,7 +281,8 @@ def inventory(
             numpyro.sample("inventory_stock_statement", RangeLogNormal(loc, s_stmt), obs=inventory_stock_statement)
     if lag_region.shape[0]:
         with numpyro.plate("inventory_lag_row", lag_region.shape[0]):
-            loc = jnp.log1p(-psi) + jnp.log(cover[lag_region])
+            b = jnp.where(lag_region == REGIONS.index("USA"), blocked_usa, blocked)
+            loc = jnp.log1p(-psi) + jnp.log(cover[lag_region]) - jnp.log(b)
             numpyro.sample("inventory_halt_lag", RangeLogNormal(loc, s_lag), obs=inventory_halt_lag)
 
 

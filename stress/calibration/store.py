@@ -29,6 +29,10 @@ ENGINE_VARIABLES: dict[str, str | None] = {
     "inventory_cover_days": "region",
     "psi": None,
     "export_controlled_share": None,
+    "export_controlled_share_usa": None,
+    "export_weekly_p": None,
+    "export_delay_days": None,
+    "licence_kappa": None,
 }
 LONG_NAMES = {
     "licence_weekly_p": ("1", "weekly probability that a pending licence application is approved"),
@@ -38,8 +42,12 @@ LONG_NAMES = {
     "inventory_cover_days": ("day", "cover of REE inputs in days of use, including goods in transit"),
     "psi": ("1", "ARIO psi: output is cut when stock falls below psi times its target"),
     "export_controlled_share": ("1", "share of China's magnet exports covered by the April 2025 controls"),
+    "export_controlled_share_usa": ("1", "share of China's magnet exports to the USA covered by the April 2025 controls"),
+    "export_weekly_p": ("1", "weekly share of the pending controlled export volume that is licensed (volume-weighted)"),
+    "export_delay_days": ("day", "days from the controls to the first licensed export volume"),
+    "licence_kappa": ("1", "Beta-Binomial concentration of licence approval shares across observers"),
 }
-_UNIT_INTERVAL = ("licence_weekly_p", "psi", "export_controlled_share")
+_UNIT_INTERVAL = ("licence_weekly_p", "psi", "export_controlled_share", "export_controlled_share_usa", "export_weekly_p")
 _STATS = {"diverging": "diverging", "energy": "energy", "accept_prob": "acceptance_rate", "num_steps": "n_steps"}
 _COMPRESS = {"zlib": True, "complevel": 5}
 
