@@ -137,9 +137,8 @@ def problems(diag: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
     return out
 
 
-def _predictive_group(
-    draws: dict[str, np.ndarray], rows: dict[str, list[str]], chain_draw: tuple[np.ndarray, np.ndarray], suffix: str
-) -> dict:
+def _predictive_group(draws: dict[str, np.ndarray], chain_draw: tuple[np.ndarray, np.ndarray], suffix: str) -> dict[str, xr.Variable]:
+    """Predictive draws ``(chain * draw, ...)`` -> variables ``(chain, draw[, <site><suffix>])``."""
     out = {}
     for site, v in draws.items():
         v = np.asarray(v)
@@ -164,7 +163,10 @@ def _observed(observed: dict[str, np.ndarray], rows: dict[str, list[str]], suffi
     return xr.Dataset(data, coords=coords)
 
 
-def _fit_one(name: str, key: jax.Array, chains: int, warmup: int, samples: int, thin: int, data_dir: Path | None, progress: bool) -> dict:
+def _fit_one(
+    name: str, key: jax.Array, chains: int, warmup: int, samples: int, thin: int, data_dir: Path | None, progress: bool, force: bool
+) -> dict:
+    """NUTS for one model, its diagnostics and (unless it will be refused) its predictive draws."""
     data = model_inputs.build(name, data_dir)
     model = MODELS[name]
     k_mcmc, k_prior, k_post, k_held = jax.random.split(key, 4)
@@ -179,27 +181,29 @@ def _fit_one(name: str, key: jax.Array, chains: int, warmup: int, samples: int, 
     extra = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
     posterior = _latent_dataset(draws)
     diag = diagnose(posterior, name, int(extra["diverging"].sum()))
+    if problems(diag) and not force:  # refused anyway: skip the predictive draws
+        return {"diagnostics": diag, "seconds": time.perf_counter() - start}
     # Predictive draws: an evenly thinned subset of each chain.
     step = max(1, math.ceil(chains * samples / MAX_PREDICTIVE_DRAWS))
     keep = np.arange(0, samples, step)
     sub = {k: v[:, keep].reshape(chains * len(keep), *v.shape[2:]) for k, v in draws.items()}
     sites = list(data.observed)
-    prior = Predictive(model, num_samples=len(keep) * chains, return_sites=sites)(k_prior, **data.inputs)
-    post = Predictive(model, posterior_samples=sub, return_sites=sites)(k_post, **data.inputs)
+    prior = Predictive(model, num_samples=len(keep) * chains, return_sites=sites, parallel=True)(k_prior, **data.inputs)
+    post = Predictive(model, posterior_samples=sub, return_sites=sites, parallel=True)(k_post, **data.inputs)
     cd = (np.arange(chains), keep)
     out = {
         "posterior": posterior.isel(draw=slice(None, None, thin)),
         "diagnostics": diag,
         "sample_stats": {f"{name}_{k}": v[:, ::thin] for k, v in extra.items()},
         "observed_data": _observed(data.observed, data.rows, "_row"),
-        "prior_predictive": _predictive_group(prior, data.rows, (np.arange(1), np.arange(len(keep) * chains)), "_row"),
-        "posterior_predictive": _predictive_group(post, data.rows, cd, "_row"),
+        "prior_predictive": _predictive_group(prior, (np.arange(1), np.arange(len(keep) * chains)), "_row"),
+        "posterior_predictive": _predictive_group(post, cd, "_row"),
         "row_coords": {f"{s}_row": data.rows[s] for s in sites},
     }
     if data.heldout is not None:
         hsites = list(data.heldout.observed)
-        held = Predictive(model, posterior_samples=sub, return_sites=hsites)(k_held, **data.heldout.inputs)
-        out["predictions"] = _predictive_group(held, data.heldout.rows, cd, "_heldout_row")
+        held = Predictive(model, posterior_samples=sub, return_sites=hsites, parallel=True)(k_held, **data.heldout.inputs)
+        out["predictions"] = _predictive_group(held, cd, "_heldout_row")
         out["heldout_data"] = _observed(data.heldout.observed, data.heldout.rows, "_heldout_row")
         out["heldout_coords"] = {f"{s}_heldout_row": data.heldout.rows[s] for s in hsites if np.ndim(data.heldout.observed[s])}
     out["seconds"] = time.perf_counter() - start
@@ -276,7 +280,9 @@ def calibrate(
     with jax.numpy_rank_promotion("allow"):
         for name in models:
             key = jax.random.fold_in(base, MODEL_ORDER.index(name))
-            fits[name] = _fit_one(name, key, chains, warmup, samples, thin, data_dir, progress)
+            fits[name] = _fit_one(name, key, chains, warmup, samples, thin, data_dir, progress, force)
+            if "posterior" not in fits[name]:
+                break  # this model is refused: the others need not run
     diag = pd.concat([f["diagnostics"] for f in fits.values()], ignore_index=True)
     reasons = problems(diag)
     text = summary_table(diag, {m: f["seconds"] for m, f in fits.items()}, published=not reasons, forced=force and bool(reasons))
