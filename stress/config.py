@@ -166,6 +166,7 @@ class CalibrationConfig:
     warmup: int = 1000
     samples: int = 1000
     seed: int = 0
+    thin: int = 2
     force: bool = False
     output: str | None = None
 
@@ -367,7 +368,9 @@ def validate(cfg: Config) -> Config:
             raise InputError("calibration.models", name, "one or more of " + ", ".join(CALIBRATION_MODELS))
     if not c.models:
         raise InputError("calibration.models", c.models, "one or more of " + ", ".join(CALIBRATION_MODELS))
-    for key, lo in (("chains", 1), ("warmup", 1), ("samples", 10)):
+    if len(set(c.models)) < len(c.models):
+        raise InputError("calibration.models", c.models, "distinct model names")
+    for key, lo in (("chains", 1), ("warmup", 1), ("samples", 10), ("thin", 1)):
         v = getattr(c, key)
         if not isinstance(v, int) or not lo <= v <= 100_000:
             raise InputError(f"calibration.{key}", v, f"a whole number in [{lo}, 100000]")

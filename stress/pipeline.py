@@ -260,13 +260,13 @@ def calibrate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         out = Path(c.output).expanduser()
     else:
         out = Path(run_dir) / "posterior.nc"
-    check_writable(out.parent)
+    check_writable(out.parent, "calibration.output" if c.output else "hydra.run.dir")
     runtime.setup(cfg.runtime)
     from stress.calibration.fit import calibrate as fit
 
     t0 = time.perf_counter()
     print(f"stress calibrate: models={','.join(c.models)} chains={c.chains} warmup={c.warmup} samples={c.samples} seed={c.seed}", flush=True)
-    fit(list(c.models), chains=c.chains, warmup=c.warmup, samples=c.samples, seed=c.seed, force=c.force, out_path=out)
+    fit(list(c.models), chains=c.chains, warmup=c.warmup, samples=c.samples, seed=c.seed, force=c.force, out_path=out, thin=c.thin)
     print(f"wall time {time.perf_counter() - t0:.1f} s")
     print(f"posterior: {out.resolve()}")
     return out
@@ -354,7 +354,7 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     return path
 
 
-def check_writable(run_dir: Path) -> None:
+def check_writable(run_dir: Path, field: str = "hydra.run.dir") -> None:
     """Fail early, before any work, if results cannot be written."""
     run_dir = Path(run_dir)
     try:
@@ -363,7 +363,7 @@ def check_writable(run_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise InputError("hydra.run.dir", str(run_dir), f"a folder that can be created and written ({exc.strerror})") from None
+        raise InputError(field, str(run_dir), f"a folder that can be created and written ({exc.strerror})") from None
 
 
 def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
