@@ -127,16 +127,35 @@ def check_posterior_overrides(overrides: list[str], cfg) -> None:
             )
 
 
+#: What a backtest user may change in its scenario: the hand-set priors and controlled share
+#: (used with calibration.posterior=none). The rest defines the episode being replayed.
+BACKTEST_SCENARIO_KEYS = ("scenario.controlled_share", "scenario.licence.")
+
+
 def backtest_overrides(rest: list[str]) -> list[str]:
-    """The backtest's own scenario and Monte Carlo size, unless the user chose a sampler."""
+    """The backtest's own scenario and Monte Carlo size (unless the user chose a sampler),
+    placed next to the user's overrides so that Hydra's flags keep working."""
     for item in rest:
-        if item.split("=", 1)[0].lstrip("+~") == "scenario":
-            print("stress: error: scenario is not allowed for backtest: it replays +scenario=april_2025_controls", file=sys.stderr)
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key == "scenario" or (key.startswith("scenario.") and not key.startswith(BACKTEST_SCENARIO_KEYS)):
+            value = item.split("=", 1)[1] if "=" in item else None
+            print(
+                f"stress: error: {key}={value!r} is not allowed: the backtest replays +scenario=april_2025_controls as it happened "
+                "(only scenario.controlled_share and scenario.licence.* may be set)",
+                file=sys.stderr,
+            )
             sys.exit(2)
     extra = ["+scenario=april_2025_controls"]
     if not any(item.split("=", 1)[0].lstrip("+~") == "sampler" for item in rest):
         extra.append("sampler=backtest")
-    return extra + rest
+    try:
+        overrides = parse_args("backtest", rest).overrides
+    except InputError:
+        return rest + extra  # main() reports the bad arguments
+    if not overrides:
+        return rest + extra
+    first = max(k for k in range(len(rest)) if rest[k:k + len(overrides)] == overrides)
+    return rest[:first] + extra + rest[first:]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ and magnets together (the customs data are magnets only).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +159,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     t0 = time.perf_counter()
     prep = pipeline.prepare(cfg)
     if prep.posterior is None:
-        print("note: calibration.posterior=none: the backtest uses the scenario's hand-set priors")
+        print("note: calibration.posterior=none: the backtest uses the scenario's hand-set priors; every observation is held out")
     mrio = prep.mrio
     metrics = pipeline.make_metrics(cfg, prep, retain_paths=True)
     s = cfg.sampler
@@ -226,7 +227,10 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "auto_output_loss_EU": auto_loss("EU"),
         "auto_output_loss_USA": auto_loss("USA"),
     }
-    rows = [(obs, predictive(preds[obs.name], obs)) for obs in OBSERVATIONS]
+    fitted_models = set(prep.posterior.attrs.get("models", [])) if prep.posterior is not None else set()
+    # An observation counts as fitted only if the posterior in use came from the model that used it.
+    observations = [o if o.fitted_by in fitted_models else dataclasses.replace(o, fitted_by=None) for o in OBSERVATIONS]
+    rows = [(obs, predictive(preds[obs.name], obs)) for obs in observations]
     ds = to_dataset(rows, res, months, regions)
     ds.attrs.update(
         {

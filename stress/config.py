@@ -135,11 +135,17 @@ class ScenarioConfig:
 
 @dataclass
 class MetricsConfig:
-    """What is measured per path and how it is summarised."""
+    """What is measured per path and how it is summarised.
+
+    ``halt_threshold``: a deep cut is output below this share of baseline (``deep_cut_probability``).
+    ``constraint_threshold``: a first plant halt is output cut by missing inputs by more than this
+    share of what demand and capacity allow (``halt_probability``; 0.01, see :mod:`stress.metrics`).
+    ``focus_sector``: a sector shown by region in the summary (null: none).
+    """
 
     halt_threshold: float = 0.5
     constraint_threshold: float = 0.01
-    focus_sector: str | None = "automotive"
+    focus_sector: str | None = None
     quantiles: list[float] = field(default_factory=lambda: [0.5, 0.9, 0.95, 0.99])
     histogram_bins: int = 250
     histogram_min: float = -0.25
@@ -269,6 +275,11 @@ def validate(cfg: Config) -> Config:
         raise InputError("model.horizon_days", m.horizon_days, "a whole number of days >= 1")
     check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True, finite=True)
     check_range("model.psi", m.psi, lo=0.0, hi=1.0)
+    if m.psi * max(m.inventory_days, 2.0) < 1.0:
+        # use <= S / (psi s): below one day a stock can fund more than it holds (ARIO.md §7)
+        raise InputError(
+            "model.psi", m.psi, f"psi x inventory_days >= 1 (here {m.psi:g} x {m.inventory_days:g}): otherwise stocks go negative"
+        )
     check_range("model.inventory_tau", m.inventory_tau, lo=0.0, lo_open=True, finite=True)
     check_range("model.alpha_base", m.alpha_base, lo=1.0, finite=True)
     check_range("model.alpha_max", m.alpha_max, lo=m.alpha_base, finite=True)

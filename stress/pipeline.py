@@ -60,6 +60,9 @@ def prepare(cfg: Config) -> Prepared:
     )._replace(psi=jnp.asarray(psi, dtype))
     posterior = load_posterior(cfg) if cfg.scenario is not None and cfg.scenario.kind != "baseline" else None
     spec = scenario.build(cfg, mrio, dtype, posterior)
+    focus = cfg.metrics.focus_sector
+    if focus is not None and focus not in mrio.sectors:
+        raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
     model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
     return Prepared(mrio, model, tables, params, spec, prov, posterior)
 
@@ -126,13 +129,15 @@ def month_labels(start_date: str | None, n_months: int) -> list[str]:
 
 def directly_hit(prep: Prepared) -> np.ndarray:
     """Indices of the directly hit industries: the restricted supplier industries, and every
-    industry that buys one of their products as an input it needs (``theta`` and ``c > 0``)."""
+    industry in a restricted destination that buys one of their products as an input it needs
+    (``theta`` and ``c > 0``)."""
     mask = np.asarray(prep.spec.export_mask) > 0
     p = len(prep.mrio.sectors)
     products = np.unique(np.flatnonzero(mask) % p)
     theta = np.asarray(prep.tables.theta)
     crit = np.asarray(prep.tables.crit)
-    buyers = (theta[products] & (crit[products] > 0)).any(axis=0) if products.size else np.zeros(prep.mrio.n, bool)
+    in_dest = np.repeat(np.asarray(prep.spec.dest_mask) > 0, p)
+    buyers = (theta[products] & (crit[products] > 0)).any(axis=0) & in_dest if products.size else np.zeros(prep.mrio.n, bool)
     return np.flatnonzero(mask | buyers)
 
 
@@ -315,6 +320,12 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
             (mrio.x / cfg.model.year_to_day).reshape(R, p),
             {"units": unit, "long_name": "initial production X0"},
         ),
+        "input_ratio": (dims, grid(rec.input_ratio), {"units": "1", "long_name": "X / X^opt: the share of feasible output that inputs allow"}),
+        "controlled_flow": (
+            ("day", "region"),
+            np.asarray(rec.controlled_flow),
+            {"units": unit, "long_name": "deliveries of the export-restricted supplier industries, by buyer region"},
+        ),
         "crashed": (("day",), crashed.astype(np.int8), {"units": "1", "long_name": "1 once a stock went negative or NaN"}),
     }
     ds = xr.Dataset(
@@ -381,13 +392,13 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
         )
     q = list(ds["quantile"].values)
     pick = [x for x in (0.95, 0.99) if x in q] or q[-2:]
-    t = Table(title=f"Lost output and value added over {ds.attrs.get('horizon_days')} days, {unit} ({ds.attrs.get('n_paths')} paths)")
+    t = Table(title=f"Lost output and value added over {ds.attrs.get('horizon_days')} days, {unit} ({ds.attrs.get('n_paths_counted')} paths)")
     t.add_column("region")
     for what in ("output", "VA"):
         t.add_column(f"{what} mean ± se", justify="right")
         for x in pick:
             t.add_column(f"{what} q{x * 100:g}", justify="right")
-    t.add_column("VA lost, % of GDP", justify="right")
+    t.add_column("VA lost, % of GDP (same days)", justify="right")
     va_base = ds.value_added_baseline
     rows = [(str(r), ds.sel(region=r), "region_") for r in ds.region.values] + [("WORLD", ds, "world_")]
     for name, sub, pre in rows:
@@ -458,5 +469,5 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
         console.print(t3)
     console.print(
         f"A halt is a first plant halt as reported in 2025: output cut by missing inputs by more than "
-        f"{float(ds.attrs.get('constraint_threshold', 0.01)):.0%} of what demand and capacity allow."
+        f"{100 * float(ds.attrs.get('constraint_threshold', 0.01)):g} % of what demand and capacity allow."
     )

@@ -58,7 +58,9 @@ def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, para
     cover = spec.post_cover[d][region].astype(dt)[None, :]  # (1, n); NaN: region not covered
     apply = spec.use_posterior & (spec.post_products[:, None] > 0) & ~jnp.isnan(cover)  # (p, n)
     s = jnp.where(apply, jnp.maximum(cover, 2.0), tables.s)  # BoARIO's floor of 2 days
-    psi = jnp.where(apply, spec.post_psi[d].astype(dt), jnp.broadcast_to(params.psi, (p, n)))
+    # psi s >= 1 keeps every stock >= 0 (a stock then funds at most one day of use); every draw
+    # of the bundled posterior satisfies it (smallest psi x cover: 1.1), the floor guards others.
+    psi = jnp.where(apply, jnp.maximum(spec.post_psi[d].astype(dt), 1.0 / s), jnp.broadcast_to(params.psi, (p, n)))
     return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32))
 
 

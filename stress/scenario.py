@@ -103,7 +103,7 @@ def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None) -> ShockSp
     share_applies = sc is not None and sc.controlled_share is None
     post = posterior_arrays(posterior, mrio)
     if share_applies and post is None:
-        raise InputError("scenario.controlled_share", None, "a share in [0, 1] when no posterior is used (calibration.posterior=none)")
+        raise InputError("scenario.controlled_share", None, "a share in (0, 1] when no posterior is used (calibration.posterior=none)")
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     return ShockSpec(
         loss=f(loss),

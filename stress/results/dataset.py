@@ -72,6 +72,8 @@ def to_dataset(
     q = np.asarray(quantiles, float)
     unit = mrio.unit
     count = int(acc.count)
+    if count == 0:
+        raise InputError("sampler.n_paths", scalars.shape[0], "a run in which at least one path did not crash (every path crashed)")
     base = (mrio.x / year_to_day) * horizon  # (n,) output over the horizon
     share_mean = acc.share_sum / FIXED_POINT / count
     share_sq = acc.share_sq / FIXED_POINT / count

@@ -128,6 +128,8 @@ def read_inventories(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise InputError(f"{name}:{k}.{col}", rec[col], f"a number in [{lo:g}, {hi:g}]")
         if not str(rec["source"]).strip():
             raise InputError(f"{name}:{k}.source", rec["source"], "a reason or a source")
+        if float(rec["psi"]) * max(float(rec["days"]), 2.0) < 1.0:
+            raise InputError(f"{name}:{k}.psi", rec["psi"], f"psi x days >= 1 (days={rec['days']}): otherwise stocks go negative")
         key = (rec["product"], rec["buyer_region"])
         if key in seen:
             raise InputError(f"{name}:{k}", " -> ".join(key), "each (product, buyer_region) pair once")
