@@ -286,18 +286,20 @@ def split_orders(w: jax.Array, N: jax.Array, beta: jax.Array, p: int) -> jax.Arr
 
     A restricted supplier (``beta < 1``) gets ``beta w / W`` of ``N``; the blocked remainder is
     shared by the unrestricted suppliers of the product in proportion to ``w`` (module
-    docstring). With ``beta = 1`` everywhere it is ``w / W N``, bit for bit.
+    docstring). With ``beta = 1`` everywhere it is ARIO's ``w / W N`` (to one rounding). The sums over
+    supplier regions are contractions on the ``(region, product, region, sector)`` view, so no
+    ``(n, n)`` copy of ``beta`` is made.
     """
     n = w.shape[0]
     R = n // p
-    b = jnp.repeat(beta, p, axis=1)  # (n, n): beta of supplier i towards buyer j's region
-    block = lambda a: jnp.tile(a.reshape(R, p, n).sum(axis=0), (R, 1))  # noqa: E731  sum over supplier regions
-    W = block(w)
-    open_ = b >= 1
-    blocked = block(w * (1 - b))
-    unrestricted = block(jnp.where(open_, w, 0))
-    w_eff = w * b + jnp.where(open_, w * _safe_div(blocked, unrestricted), 0)
-    return _safe_div(w_eff, W) * jnp.tile(N, (R, 1))
+    w4 = w.reshape(R, p, R, p)  # (supplier region, product, buyer region, buyer sector)
+    b3 = beta.reshape(R, p, R)  # (supplier region, product, buyer region)
+    open3 = b3 >= 1
+    W = w4.sum(axis=0)  # (p, R, p): W_qj, the sum of w over the suppliers of q
+    blocked = jnp.einsum("aqbc,aqb->qbc", w4, 1 - b3)  # exactly 0 where every supplier is open
+    unrestricted = jnp.einsum("aqbc,aqb->qbc", w4, open3.astype(w.dtype))
+    coef = jnp.where(open3[..., None], 1 + _safe_div(blocked, unrestricted)[None], b3[..., None])  # (R, p, R, p)
+    return (_safe_div(w4 * coef, W[None]) * N.reshape(p, R, p)[None]).reshape(n, n)
 
 
 @dataclass(frozen=True)
