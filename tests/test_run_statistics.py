@@ -148,10 +148,14 @@ def test_directly_hit_industries(april):
 def test_crashed_paths_are_counted_and_left_out():
     """With psi s < 1 the use of an input can exceed its stock (ARIO.md §7): paths crash. The
     run must count them, keep them out of every statistic, and say so."""
+    from stress.config import validate
+    from stress.errors import InputError
+
     cfg = april_config(horizon=60)
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, psi=0.1, inventory_days=2.0))
+    with pytest.raises(InputError, match="psi x inventory_days >= 1"):  # the config refuses it ...
+        validate(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, psi=0.1, inventory_days=2.0)))
     prep = prepare(cfg)
-    # the world's inventories.csv overrides the REE inputs: make every input 2 days, psi 0.1
+    # ... so set it on the prepared arrays: every input 2 days, psi 0.1
     prep = dataclasses.replace(prep, tables=prep.tables._replace(s=jnp.full_like(prep.tables.s, 2.0)), params=prep.params._replace(psi=jnp.asarray(0.1)))
     _, metrics, key, res = run(cfg, n_paths=8, prep=prep)
     crashed = res.scalars[:, -1] > 0
