@@ -381,6 +381,8 @@ def validate(cfg: Config) -> Config:
         raise InputError("calibration.models", c.models, "one or more of " + ", ".join(CALIBRATION_MODELS))
     if len(set(c.models)) < len(c.models):
         raise InputError("calibration.models", c.models, "distinct model names")
+    if c.chains < 2 and not c.force:
+        raise InputError("calibration.chains", c.chains, "2 or more (split R-hat compares chains), or 1 with calibration.force=true")
     for key, lo in (("chains", 1), ("warmup", 1), ("samples", 10), ("thin", 1)):
         v = getattr(c, key)
         if not isinstance(v, int) or not lo <= v <= 100_000:

@@ -266,6 +266,8 @@ def calibrate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     else:
         out = Path(run_dir) / "posterior.nc"
     check_writable(out.parent, "calibration.output" if c.output else "hydra.run.dir")
+    if out.is_dir():
+        raise InputError("calibration.output", c.output, "a file path (not a folder), or null, or bundled")
     runtime.setup(cfg.runtime)
     from stress.calibration.fit import calibrate as fit
 

@@ -16,9 +16,11 @@ Per path (``export_cutoff`` scenarios):
   ``p_r ~ Beta(a, b)`` from the scenario;
 - per destination and application ``k``, the number of weeks without approval
   ``G_rk ~ Geometric(p_r)`` (failures before the first success), by inversion;
-- applications are filed when the cut-off starts and reviewed meanwhile: application ``k`` to
-  ``r`` reopens its share ``1/A`` of the flow on day
-  ``start + max(T_c, review) + 7 (G_rk + 1)`` (decisions come at the end of each week);
+- application ``k`` to ``r`` reopens its share ``1/A`` of the flow on day
+  ``start + T_c + 7 (G_rk + 1)`` in a scenario with a full cut-off (the stoppage durations the
+  posterior's ``T_c`` is fitted to end with the first licences, so the review is part of them;
+  with hand-set priors ``scenario.licence.review_days`` is added after ``T_c``), else
+  ``start + review + 7 (G_rk + 1)``; decisions come at the end of each week;
 - with a posterior, the target stock (days) of the calibrated products held by each buyer is
   draw ``d``'s cover of the buyer's region, and their ``psi`` is draw ``d``'s.
 """
@@ -57,7 +59,8 @@ def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, para
     dt = tables.s.dtype
     cover = spec.post_cover[d][region].astype(dt)[None, :]  # (1, n); NaN: region not covered
     apply = spec.use_posterior & (spec.post_products[:, None] > 0) & ~jnp.isnan(cover)  # (p, n)
-    s = jnp.where(apply, jnp.maximum(cover, 2.0), tables.s)  # BoARIO's floor of 2 days
+    # company cover and transit from the draw, national stockpiles (world data) on top
+    s = jnp.where(apply, jnp.maximum(cover + spec.post_stockpile.astype(dt), 2.0), tables.s)  # BoARIO's floor of 2 days
     # psi s >= 1 keeps every stock >= 0 (a stock then funds at most one day of use); every draw
     # of the bundled posterior satisfies it (smallest psi x cover: 1.1), the floor guards others.
     psi = jnp.where(apply, jnp.maximum(spec.post_psi[d].astype(dt), 1.0 / s), jnp.broadcast_to(params.psi, (p, n)))
@@ -83,7 +86,10 @@ def _sample(key: jax.Array, spec: ShockSpec) -> tuple[Disruption, jax.Array]:
     u = jr.uniform(key_wait, (R, A), f64, minval=jnp.finfo(f64).tiny)
     # Geometric by inversion; p = 0 gives inf (never approved), p = 1 gives 0.
     weeks = jnp.floor(jnp.log(u) / jnp.log1p(-prob)[:, None])
-    resume = spec.cut_start.astype(f64) + jnp.maximum(duration, review) + 7.0 * (weeks + 1.0)
+    # After a full cut-off the hand-set review (scenario.licence.review_days) still applies; a
+    # posterior's T_c already ends with the first licences.
+    after_cut = duration + jnp.where(use, 0.0, spec.review_days.astype(f64))
+    resume = spec.cut_start.astype(f64) + jnp.where(spec.has_cutoff, after_cut, review) + 7.0 * (weeks + 1.0)
     controlled = jnp.where(use & spec.post_share_applies, spec.post_share[d], spec.controlled)
     dis = Disruption(
         loss=spec.loss,

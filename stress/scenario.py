@@ -49,6 +49,7 @@ class ShockSpec(NamedTuple):
     post_cover: jax.Array  # (S, R) days of cover of the calibrated products, by buyer region
     post_psi: jax.Array  # (S,)
     post_products: jax.Array  # (p,) 1 for the products whose cover and psi are calibrated
+    post_stockpile: jax.Array  # (p, n) national-stockpile days added to a drawn company cover
     post_share: jax.Array  # (S, R) controlled share of the links' value, by buyer region
     post_share_applies: jax.Array  # () bool: the scenario takes its controlled share from the posterior
 
@@ -147,7 +148,13 @@ def posterior_arrays(posterior: Any, mrio: Mrio) -> dict[str, np.ndarray] | None
     # monthly exports, where large exporters were licensed first); the licence model (counts of
     # applications by destination) gives each destination's hazard relative to the others.
     h_count = -np.log1p(-np.clip(v["licence_weekly_p"], 0.0, 1 - 1e-12))  # (S, D) weekly hazards
-    relative = h_count / np.exp(np.log(np.maximum(h_count, 1e-300)).mean(axis=1, keepdims=True))
+    # Relative to the geometric mean over the destinations with licence data; a destination
+    # without data (its count hazard is a draw from the pooled prior) gets the mean itself.
+    observed = np.array([d in licence_destinations(posterior) for d in lab["destination"]])
+    if not observed.any():
+        observed[:] = True
+    log_h = np.log(np.maximum(h_count, 1e-300))
+    relative = np.where(observed, np.exp(log_h - log_h[:, observed].mean(axis=1, keepdims=True)), 1.0)
     h_volume = -np.log1p(-np.clip(v["export_weekly_p"], 0.0, 1 - 1e-12))[:, None] * relative
     p_dest = -np.expm1(-h_volume)
     post_p = np.full((S, len(regions)), np.nan)
@@ -170,8 +177,21 @@ def posterior_arrays(posterior: Any, mrio: Mrio) -> dict[str, np.ndarray] | None
         "post_cover": cover,
         "post_psi": v["psi"],
         "post_products": products,
+        "post_stockpile": np.zeros((len(mrio.sectors), mrio.n)) if mrio.stockpile_days is None else mrio.stockpile_days,
         "post_share": share,
     }
+
+
+def licence_destinations(posterior: Any) -> set[str]:
+    """Destinations with licence observations in the data the posterior was fitted to."""
+    from stress.calibration import observations
+
+    data_dir = posterior.attrs.get("data_dir")
+    try:
+        frame = observations.load("licences", None if data_dir in (None, "bundled") else data_dir)
+    except (InputError, OSError):
+        return set(posterior.labels.get("destination", []))
+    return set(frame["destination"])
 
 
 def dummy_posterior(mrio: Mrio) -> dict[str, np.ndarray]:
@@ -186,5 +206,6 @@ def dummy_posterior(mrio: Mrio) -> dict[str, np.ndarray]:
         "post_cover": np.full((1, R), 90.0),
         "post_psi": one,
         "post_products": np.zeros(p),
+        "post_stockpile": np.zeros((p, R * p)),
         "post_share": np.ones((1, R)),
     }

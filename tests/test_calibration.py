@@ -339,11 +339,11 @@ def _rewrite(src: Path, dst: Path, edit) -> Path:
 def test_load_posterior_refuses_missing_or_mislabelled_variables(forced_file, tmp_path):
     with pytest.raises(InputError) as exc:  # licence only: no cutoff_median_days, psi, ...
         load_posterior(forced_file[0])
-    assert str(forced_file[0]) in exc.value.field and "no variable cutoff_median_days" in str(exc.value)
+    assert exc.value.field == "calibration.posterior" and str(forced_file[0]) in str(exc.value) and "no variable cutoff_median_days" in str(exc.value)
     no_psi = _rewrite(BUNDLED_POSTERIOR, tmp_path / "no_psi.nc", lambda ds: ds.drop_vars("psi"))
     with pytest.raises(InputError) as exc:
         load_posterior(no_psi)
-    assert str(no_psi) in exc.value.field and "no variable psi" in str(exc.value)
+    assert exc.value.field == "calibration.posterior" and str(no_psi) in str(exc.value) and "no variable psi" in str(exc.value)
     relabel = _rewrite(
         BUNDLED_POSTERIOR, tmp_path / "relabel.nc", lambda ds: ds.assign_coords(destination=["USA", "EU", "JPN", "KOR", "ALLY", "IND"])
     )

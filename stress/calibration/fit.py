@@ -290,7 +290,7 @@ def calibrate(
     if reasons and not force:
         model, param, value, allowed = reasons[0]
         more = f" ({len(reasons) - 1} more problem(s))" if len(reasons) > 1 else ""
-        raise CalibrationRefused(model, param, value, f"{allowed}; not published{more}; use force=True to write it anyway")
+        raise CalibrationRefused(model, param, value, f"{allowed}; not published{more}; use force=True (calibration.force=true) to write it anyway")
     attrs = {
         "models": json.dumps(list(models)),
         "seed": seed, "chains": chains, "warmup": warmup, "samples": samples, "thin": thin,

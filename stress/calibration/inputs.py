@@ -24,7 +24,11 @@ from stress.errors import InputError
 N_EFF = {"exact": 100, "approximate": 30, "derived": 30, "assumption": 10}
 FIT_END = pd.Timestamp("2025-11-10")  # end of the regime model's fit window (Busan measures in force)
 DATA_END = pd.Timestamp("2026-04-15")  # newest item of the data (mid-April 2026)
-FIRST_HALTS = ["halt_ford_chicago", "halt_suzuki_sagara", "halt_eu_suppliers", "cut_bajaj_ev"]
+# Suzuki's halt (JPN) is not fitted: in the REE world Japan's car makers buy 83 % of their magnets
+# from Japanese magnet makers, so a plant stopped by missing Chinese magnets is not the first cut
+# of the aggregate sector (see models.inventory).
+FIRST_HALTS = ["halt_ford_chicago", "halt_eu_suppliers", "cut_bajaj_ev"]
+UNFITTED_HALTS = ["halt_suzuki_sagara"]
 UNUSED_COVER = ["cov_auto_jit", "cov_jpn_defence"]  # weak sources (see models.inventory)
 REGIME_START = "tl_gage_2023"
 YEAR = 365.25
@@ -115,6 +119,21 @@ def _bounds(lo: pd.Series, hi: pd.Series, widen: float = 0.5) -> np.ndarray:
     return np.stack([np.where(point, lo_a - widen, lo_a), np.where(point, hi_a + widen, hi_a)], axis=-1)
 
 
+def china_magnet_share() -> dict[str, float]:
+    """China's share of each region's automotive magnet purchases in the REE world (the engine's
+    input structure): a blocked Chinese link cuts only this share of the buyer's supply."""
+    from stress.mrio import ree_world
+
+    m = ree_world.load()
+    R, p = len(m.regions), len(m.sectors)
+    q, auto = m.sectors.index("magnets"), m.sectors.index("automotive")
+    out = {}
+    for r, region in enumerate(m.regions):
+        col = m.Z[:, r * p + auto].reshape(R, p)[:, q]
+        out[region] = float(col[m.regions.index("CHN")] / col.sum()) if col.sum() > 0 else 0.0
+    return out
+
+
 def build_inventory(data_dir: Path | None) -> ModelData:
     """Company cover statements, transit assumptions, and the lags to the first halts."""
     cov = obs.load("inventory_cover", data_dir)
@@ -129,9 +148,11 @@ def build_inventory(data_dir: Path | None) -> ModelData:
     if transit[["cover_days_low", "cover_days_high"]].isna().any().any() or (transit["cover_days_low"] >= transit["cover_days_high"]).any():
         raise InputError("inventory_cover.csv: cover_days_high", list(transit["id"]), "transit rows with low < high")
     lags = halts.set_index("id").loc[FIRST_HALTS].reset_index()
+    china = china_magnet_share()
     inputs = {
         "stock_region": np.array([REGIONS.index(r) for r in stmt["region"]], dtype=np.int64),
         "lag_region": np.array([REGIONS.index(r) for r in lags["region"]], dtype=np.int64),
+        "lag_china_share": np.array([china[r] for r in lags["region"]], dtype=float),
         "transit_low": transit["cover_days_low"].to_numpy(float),
         "transit_high": transit["cover_days_high"].to_numpy(float),
     }

@@ -5,8 +5,11 @@ Each model is a plain NumPyro function of observation arrays (built from ``data/
 same function gives the prior predictive (no posterior), the posterior predictive (with one),
 and predictions for held-out rows. Days count from the 4 April 2025 controls (day 0).
 
-The parameters the engine reads keep these exact names: ``licence_weekly_p`` (destination),
-``licence_review_days``, ``export_controlled_share``, ``inventory_cover_days`` (region), ``psi``,
+The parameters the engine reads keep these exact names (``store.ENGINE_VARIABLES``):
+``licence_weekly_p`` (destination; relative hazards between destinations), ``licence_kappa``
+and ``licence_review_days`` (the backtest's licence-count predictions), ``export_weekly_p``,
+``export_delay_days`` (the volume release of licences), ``export_controlled_share`` and
+``export_controlled_share_usa``, ``inventory_cover_days`` (region), ``psi``,
 ``cutoff_median_days`` and ``cutoff_sigma``. Every other site is prefixed with its model's name.
 """
 
@@ -216,6 +219,7 @@ class RangeLogNormal(dist.Distribution):
 def inventory(
     stock_region: jax.Array,
     lag_region: jax.Array,
+    lag_china_share: jax.Array,
     transit_low: jax.Array,
     transit_high: jax.Array,
     inventory_stock_statement: jax.Array | None = None,
@@ -228,12 +232,16 @@ def inventory(
     ``transit`` rows of ``inventory_cover.csv``: assumptions, not data). The engine's cover is
     ``inventory_cover_days = stock + transit``. In ARIO an industry's output is first cut when its
     stock falls below ``psi`` times its target. The April 2025 controls blocked only the share
-    ``b`` of the flow (the rest kept arriving), so the stock fell at the rate ``b`` of use and
-    the first cut came after ``(1 - psi) * cover / b`` days, which is matched to the observed
-    lags to the first halts. ``b`` is ``inventory_blocked_share`` (every region but the USA) and
-    ``inventory_blocked_share_usa`` with Beta priors equal in mean and spread to the
-    export_shock model's posterior of ``export_controlled_share`` (0.74 +- 0.04) and
-    ``export_controlled_share_usa`` (0.94 +- 0.02): sequential updating, so the two fits agree.
+    ``b`` of the buyer's supply (the rest kept arriving), so the stock fell at the rate ``b`` of
+    use and the first cut came after ``(1 - psi) * cover / b`` days, which is matched to the
+    observed lags to the first halts. ``b = c * k_r``: ``c`` is the controlled share of China's
+    exports, ``inventory_blocked_share`` (``inventory_blocked_share_usa`` for the USA) with Beta
+    priors equal in mean and spread to the export_shock model's posterior of
+    ``export_controlled_share`` (0.74 +- 0.04) and ``export_controlled_share_usa`` (0.94 +- 0.02):
+    sequential updating, so the two fits agree; ``k_r`` (``lag_china_share``, data) is China's
+    share of region r's automotive magnet purchases in the REE world (USA 0.69, EU 0.77, ROW
+    0.80), the engine's own input structure. Suzuki's halt (JPN, where k = 0.17) is not fitted:
+    see ``stress.calibration.inputs``.
 
     Likelihood: ``company`` cover statements are stated ranges of the stock, with log-normal
     statement error ``inventory_statement_sigma``; lags are stated ranges of ``(1 - psi) *
@@ -255,7 +263,7 @@ def inventory(
     Data: ``inventory_cover.csv`` company rows for EU, USA and ROW (India) except the weak
     ``cov_auto_jit`` and ``cov_jpn_defence`` (a 2026 statement); national stockpiles (JOGMEC,
     Korea) are a policy lever, not buyer cover, and are not used. ``halts.csv`` first-halt rows:
-    Ford (USA, 46-56 d), Suzuki (JPN, 52 d), EU supplier lines (<= 61 d), Bajaj (ROW, 88-118 d).
+    Ford (USA, 46-56 d), EU supplier lines (<= 61 d), Bajaj (ROW, 88-118 d).
     Nothing is held out: the lags are what identifies ``psi``, so a backtest that compares
     simulated lags to these lags is an in-sample check, NOT a held-out test.
 
@@ -281,7 +289,7 @@ def inventory(
             numpyro.sample("inventory_stock_statement", RangeLogNormal(loc, s_stmt), obs=inventory_stock_statement)
     if lag_region.shape[0]:
         with numpyro.plate("inventory_lag_row", lag_region.shape[0]):
-            b = jnp.where(lag_region == REGIONS.index("USA"), blocked_usa, blocked)
+            b = jnp.where(lag_region == REGIONS.index("USA"), blocked_usa, blocked) * lag_china_share
             loc = jnp.log1p(-psi) + jnp.log(cover[lag_region]) - jnp.log(b)
             numpyro.sample("inventory_halt_lag", RangeLogNormal(loc, s_lag), obs=inventory_halt_lag)
 

@@ -170,16 +170,16 @@ def load_posterior(path: str | Path) -> Posterior:
         Naming the file and the missing or malformed variable.
     """
     path = Path(path)
-    field = f"calibration posterior {path}"
+    field = "calibration.posterior"
     if not path.is_file():
         raise InputError(field, str(path), "an existing NetCDF file written by stress.calibration.calibrate")
     try:
         tree = xr.open_datatree(path)
     except (OSError, ValueError) as exc:
-        raise InputError(field, str(path), f"a NetCDF file written by stress.calibration.calibrate ({exc})") from None
+        raise InputError(field, str(path), f"a NetCDF file written by stress.calibration.calibrate ({str(exc).splitlines()[0]})") from None
     with tree:
         if "posterior" not in tree.children:
-            raise InputError(field, "no /posterior group", "a file with a /posterior group")
+            raise InputError(field, f"{path}: no /posterior group", "a file with a /posterior group")
         post = tree["posterior"].to_dataset().load()
         attrs = {k: _decode(v) for k, v in tree.attrs.items()}
     values, labels = {}, {}
@@ -187,20 +187,20 @@ def load_posterior(path: str | Path) -> Posterior:
         want = ("chain", "draw") + ((dim,) if dim else ())
         shape = f"{name}({', '.join(want)})"
         if name not in post:
-            raise InputError(field, f"no variable {name}", f"a /posterior variable {shape}")
+            raise InputError(field, f"{path}: no variable {name}", f"a /posterior variable {shape}")
         var = post[name]
         if var.dims != want:
-            raise InputError(field, f"{name} has dims {var.dims}", f"dims {want}")
+            raise InputError(field, f"{path}: {name} has dims {var.dims}", f"dims {want}")
         if dim:
             got = [str(x) for x in var[dim].values]
             if sorted(got) != sorted(COORDS[dim]):
-                raise InputError(field, f"{name} {dim} labels {got}", f"exactly {', '.join(COORDS[dim])}")
+                raise InputError(field, f"{path}: {name} {dim} labels {got}", f"exactly {', '.join(COORDS[dim])}")
             var = var.sel({dim: list(COORDS[dim])})
             labels[dim] = list(COORDS[dim])
         arr = np.asarray(var.values, np.float64).reshape(-1, *var.shape[2:])
         bad = ~np.isfinite(arr) | (arr < 0) | ((arr > 1) if name in _UNIT_INTERVAL else (arr <= 0))
         if arr.size == 0 or bad.any():
             what = "in [0, 1]" if name in _UNIT_INTERVAL else "> 0"
-            raise InputError(field, f"{name} has {int(bad.sum())} bad values of {arr.size}", f"finite values {what}")
+            raise InputError(field, f"{path}: {name} has {int(bad.sum())} bad values of {arr.size}", f"finite values {what}")
         values[name] = arr
     return Posterior(values=values, labels=labels, attrs=attrs)

@@ -48,6 +48,9 @@ class Mrio:
     psi
         Optional share of the target stock below which output is cut, by product and buyer,
         shape ``(p, n)``; NaN (or ``None``) means the model's default.
+    stockpile_days
+        Optional part of ``inventory_days`` held in national stockpiles, shape ``(p, n)``; a
+        calibrated company cover (posterior draws) is added to it.
     meta
         Free-form provenance (source files, description).
     """
@@ -63,6 +66,7 @@ class Mrio:
     criticality: np.ndarray | None = None
     inventory_days: np.ndarray | None = None
     psi: np.ndarray | None = None
+    stockpile_days: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
     @property

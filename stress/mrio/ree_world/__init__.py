@@ -99,27 +99,31 @@ def read_criticality(path: Path) -> np.ndarray:
     return crit
 
 
-def read_inventories(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Target stocks (days of use) and psi by product and buying industry from ``inventories.csv``.
+def read_inventories(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target stocks (days of use), psi and national-stockpile days by product and buying
+    industry from ``inventories.csv``.
 
-    Each row gives one product's target and psi for every buying industry of one region; pairs
-    not listed are NaN (the model's defaults). Returns two ``(products, industries)`` arrays.
+    Each row gives one product's target (company stocks, goods in transit and any national
+    stockpile), psi and the stockpile's part of the target for every buying industry of one
+    region; pairs not listed are NaN (the model's defaults; stockpile 0). Returns three
+    ``(products, industries)`` arrays.
     """
     frame = pd.read_csv(path, keep_default_na=False)
     name = f"world[{NAME}].{Path(path).name}"
-    needed = ["product", "buyer_region", "days", "psi", "tag", "source"]
+    needed = ["product", "buyer_region", "days", "psi", "stockpile_days", "tag", "source"]
     if not set(needed) <= set(frame.columns):
         raise InputError(f"{name}.columns", list(frame.columns), "columns " + ", ".join(needed))
     p = len(SECTORS)
     days = np.full((p, len(REGIONS) * p), np.nan)
     psi = np.full_like(days, np.nan)
+    stockpile = np.zeros_like(days)
     seen = set()
     for k, rec in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
         if rec["product"] not in SECTORS:
             raise InputError(f"{name}:{k}.product", rec["product"], "one of " + ", ".join(SECTORS))
         if rec["buyer_region"] not in REGIONS:
             raise InputError(f"{name}:{k}.buyer_region", rec["buyer_region"], "one of " + ", ".join(REGIONS))
-        for col, lo, hi in (("days", 1.0, 3650.0), ("psi", 0.0, 1.0)):
+        for col, lo, hi in (("days", 1.0, 3650.0), ("psi", 0.0, 1.0), ("stockpile_days", 0.0, 3650.0)):
             try:
                 v = float(rec[col])
             except ValueError:
@@ -128,6 +132,8 @@ def read_inventories(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise InputError(f"{name}:{k}.{col}", rec[col], f"a number in [{lo:g}, {hi:g}]")
         if not str(rec["source"]).strip():
             raise InputError(f"{name}:{k}.source", rec["source"], "a reason or a source")
+        if float(rec["stockpile_days"]) > float(rec["days"]):
+            raise InputError(f"{name}:{k}.stockpile_days", rec["stockpile_days"], f"at most days={rec['days']} (it is part of the target)")
         if float(rec["psi"]) * max(float(rec["days"]), 2.0) < 1.0:
             raise InputError(f"{name}:{k}.psi", rec["psi"], f"psi x days >= 1 (days={rec['days']}): otherwise stocks go negative")
         key = (rec["product"], rec["buyer_region"])
@@ -137,7 +143,8 @@ def read_inventories(path: Path) -> tuple[np.ndarray, np.ndarray]:
         q, r = SECTORS.index(rec["product"]), REGIONS.index(rec["buyer_region"])
         days[q, r * p : (r + 1) * p] = float(rec["days"])
         psi[q, r * p : (r + 1) * p] = float(rec["psi"])
-    return days, psi
+        stockpile[q, r * p : (r + 1) * p] = float(rec["stockpile_days"])
+    return days, psi, stockpile
 
 
 def load(data_dir: Path | str = DATA_DIR) -> Mrio:
@@ -171,13 +178,14 @@ def load(data_dir: Path | str = DATA_DIR) -> Mrio:
     inv_path = data_dir / "inventories.csv"
     if not inv_path.exists():
         inv_path = Path(DATA_DIR) / "inventories.csv"
-    days, psi = read_inventories(inv_path)
+    days, psi, stockpile = read_inventories(inv_path)
     return make_mrio(
         Z,
         Y,
         criticality=read_criticality(crit_path),
         inventory_days=days,
         psi=psi,
+        stockpile_days=stockpile,
         inventories_file=str(inv_path),
         provenance=str(PROVENANCE),
         criticality_file=str(crit_path),

@@ -450,6 +450,7 @@ def make_mrio(
     criticality: np.ndarray | None = None,
     inventory_days: np.ndarray | None = None,
     psi: np.ndarray | None = None,
+    stockpile_days: np.ndarray | None = None,
     **meta,
 ) -> Mrio:
     """The validated ``Mrio`` of this world from its flows; output is ``x = Z 1 + Y 1``."""
@@ -465,6 +466,7 @@ def make_mrio(
         criticality=criticality,
         inventory_days=inventory_days,
         psi=psi,
+        stockpile_days=stockpile_days,
         meta={"description": DESCRIPTION, "base_year": BASE_YEAR, **meta},
     )
     return validate(mrio)
