@@ -216,6 +216,62 @@ def test_regime_stoppage_recovery():
     assert covered["cutoff_sigma"] >= MIN_COVERED, covered
 
 
+def test_inventory_psi_and_cover_recovery():
+    """The psi rule and the cover of the inventory model, with the blocked share of each lag's
+    buyer (China's controlled share x China's share of its magnets) in the generative story: a
+    fit that ignored the blocked share would misplace psi and fail this coverage check."""
+    R = len(models.REGIONS)
+    stock_region = np.array([1, 1, 2, 2, 6, 6])  # statements for USA, EU, ROW
+    lag_region = np.array([1, 2, 6, 3, 4])  # lags for USA, EU, ROW, JPN, KOR
+    china = np.array([0.69, 0.77, 0.80, 0.6, 0.74])
+    low, high = np.full(R, 10.0), np.full(R, 40.0)
+    rng = np.random.default_rng(SEED + 2)
+    truth = {"psi": [], "inventory_cover_days": []}
+    ys = []
+    for _ in range(REPLICATES):
+        mu, tau, z = rng.normal(np.log(45.0), 0.5), abs(rng.normal(0.0, 0.5)), rng.normal(size=R)
+        transit = rng.uniform(low, high)
+        stock = np.exp(mu + tau * z)
+        cover = stock + transit
+        psi = rng.beta(2.0, 2.0)
+        blocked, blocked_usa = rng.beta(103.0, 36.0), rng.beta(182.0, 12.0)
+        s_stmt, s_lag = np.exp(rng.normal(np.log(0.3), 0.5)), np.exp(rng.normal(np.log(0.2), 0.3))
+        b = np.where(lag_region == models.REGIONS.index("USA"), blocked_usa, blocked) * china
+        stmt = np.exp(np.log(stock[stock_region]) + s_stmt * rng.normal(size=len(stock_region)))
+        lag = np.exp(np.log1p(-psi) + np.log(cover[lag_region]) - np.log(b) + s_lag * rng.normal(size=len(lag_region)))
+        ys.append(np.repeat(np.concatenate([stmt, lag])[:, None], 2, axis=1))  # point ranges (x, x)
+        truth["psi"].append(psi)
+        truth["inventory_cover_days"].append(cover)
+    n_s = len(stock_region)
+
+    def inventory(obs=None):
+        models.inventory(
+            jnp.asarray(stock_region),
+            jnp.asarray(lag_region),
+            jnp.asarray(china),
+            jnp.asarray(low),
+            jnp.asarray(high),
+            inventory_stock_statement=None if obs is None else obs[:n_s],
+            inventory_halt_lag=None if obs is None else obs[n_s:],
+        )
+
+    init = {
+        "inventory_stock_mu": np.log(45.0),
+        "inventory_stock_tau": np.log(0.3),
+        "inventory_z": np.zeros(R),
+        "inventory_transit_days": np.zeros(R),
+        "psi": 0.0,
+        "inventory_blocked_share": 1.05,
+        "inventory_blocked_share_usa": 2.75,
+        "inventory_statement_sigma": np.log(0.3),
+        "inventory_lag_sigma": np.log(0.2),
+    }
+    post = _fit_replicates(inventory, {}, "obs", np.stack(ys), init, jax.random.PRNGKey(SEED))
+    covered = _coverage(post, {k: np.asarray(v) for k, v in truth.items()}, [("psi", None), ("inventory_cover_days", 1)])
+    assert covered["psi"] >= MIN_COVERED, covered
+    assert covered["inventory_cover_days"] >= MIN_COVERED, covered
+
+
 def test_censoring_raises_the_eventual_approval():
     # Two destinations observed once each at day 100, many applications still pending.
     true_p, review = np.array([0.05, 0.03]), 40.0
