@@ -273,6 +273,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         print(f"in-sample (fitted) observations inside the 90 % band: {sum(r['passed'] for r in fitted)} of {len(fitted)} (not counted)")
     if crashed.any():
         print(f"WARNING: {int(crashed.sum())} crashed paths left out")
+    print(f"wall time {time.perf_counter() - t0:.1f} s ({res.run_seconds:.1f} s in the engine)")
     print(f"backtest: {path.resolve()}")
     return path
 
