@@ -163,7 +163,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     import jax
     import jax.random as jr
 
-    from stress import engine, pipeline
+    from stress import pipeline
     from stress.results.dataset import netcdf_attr, write_atomic
     from stress.sampler import sample_path
 
@@ -182,17 +182,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     _, key_paths = pipeline.keys(s.seed)
     horizon = cfg.model.horizon_days
     print(f"stress backtest: April 2025 controls, {s.n_paths} paths, {horizon} days, posterior={pipeline.posterior_label(cfg, prep)}")
-    res = engine.run(
-        key_paths,
-        prep.model,
-        metrics,
-        prep.tables,
-        prep.params,
-        prep.spec,
-        horizon=horizon,
-        n_paths=s.n_paths,
-        chunk_size=s.chunk_size,
-    )
+    res = pipeline.run_engine(cfg, prep, metrics)
     crashed = res.scalars[:, -1] > 0
     if crashed.all():
         raise InputError("sampler.n_paths", s.n_paths, "a run in which some path did not crash")

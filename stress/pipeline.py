@@ -141,6 +141,26 @@ def directly_hit(prep: Prepared) -> np.ndarray:
     return np.flatnonzero(mask | buyers)
 
 
+def run_engine(cfg: Config, prep: Prepared, metrics: Any, on_chunk: Any = None) -> Any:
+    """The engine over ``cfg.sampler``'s paths of a prepared run (keys from ``sampler.seed``)."""
+    from stress import engine
+
+    s = cfg.sampler
+    _, key_paths = keys(s.seed)
+    return engine.run(
+        key_paths,
+        prep.model,
+        metrics,
+        prep.tables,
+        prep.params,
+        prep.spec,
+        horizon=cfg.model.horizon_days,
+        n_paths=s.n_paths,
+        chunk_size=s.chunk_size,
+        on_chunk=on_chunk,
+    )
+
+
 def keys(seed: int):
     import jax.random as jr
 
@@ -182,14 +202,11 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     check_writable(run_dir)
     t0 = time.perf_counter()
     prep = prepare(cfg)
-    from stress import engine
-    from stress.metrics import Metrics
     from stress.results.dataset import to_dataset, write_atomic
 
     mt = cfg.metrics
     metrics = make_metrics(cfg, prep)
     s = cfg.sampler
-    _, key_paths = keys(s.seed)
     print(
         f"stress run: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
         f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']}",
@@ -197,18 +214,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     )
     progress = _Progress(cfg.runtime.progress, -(-s.n_paths // s.chunk_size))
     try:
-        res = engine.run(
-            key_paths,
-            prep.model,
-            metrics,
-            prep.tables,
-            prep.params,
-            prep.spec,
-            horizon=cfg.model.horizon_days,
-            n_paths=s.n_paths,
-            chunk_size=s.chunk_size,
-            on_chunk=progress,
-        )
+        res = run_engine(cfg, prep, metrics, on_chunk=progress)
     finally:
         progress.close()
     wall = time.perf_counter() - t0

@@ -12,9 +12,8 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from stress import engine
-from stress.config import CalibrationConfig, Config, CutoffConfig, LicenceConfig, ModelConfig, ScenarioConfig, WorldConfig
-from stress.pipeline import directly_hit, make_metrics, prepare
+from stress.config import CalibrationConfig, Config, CutoffConfig, LicenceConfig, ModelConfig, SamplerConfig, ScenarioConfig, WorldConfig
+from stress.pipeline import directly_hit, keys, make_metrics, prepare, run_engine
 from stress.results.dataset import to_dataset
 from stress.sampler import sample_path_params
 
@@ -39,18 +38,9 @@ def april_config(horizon=HORIZON, **scenario) -> Config:
 def run(cfg, n_paths=8, chunk=8, retain=True, prep=None):
     prep = prep or prepare(cfg)
     metrics = make_metrics(cfg, prep, retain_paths=retain)
-    key = jr.split(jr.key(0))[1]
-    res = engine.run(
-        key,
-        prep.model,
-        metrics,
-        prep.tables,
-        prep.params,
-        prep.spec,
-        horizon=cfg.model.horizon_days,
-        n_paths=n_paths,
-        chunk_size=chunk,
-    )
+    cfg = dataclasses.replace(cfg, sampler=SamplerConfig(n_paths=n_paths, chunk_size=chunk, seed=0))
+    key = keys(0)[1]
+    res = run_engine(cfg, prep, metrics)
     return prep, metrics, key, res
 
 

@@ -7,8 +7,6 @@ One NetCDF file with ArviZ's group names, readable by ``xarray.open_datatree`` a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,25 +124,11 @@ def build_tree(fits: dict[str, dict], diag: pd.DataFrame, attrs: dict[str, Any])
 
 
 def write_atomic(tree: xr.DataTree, path: Path) -> Path:
-    """Write ``tree`` to ``<path>.<random>.tmp`` in the same folder, then rename it onto ``path``."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InputError("calibration.out_path", str(path), f"a file in a writable folder ({exc.strerror})") from None
-    os.close(fd)
+    """Write ``tree`` atomically (:func:`stress.results.dataset.write_atomic`), compressed."""
+    from stress.results.dataset import write_atomic as write
+
     encoding = {node.path: {v: dict(_COMPRESS) for v in node.ds.data_vars if node.ds[v].dtype.kind in "fiub"} for node in tree.subtree}
-    try:
-        tree.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write(tree, path, encoding=encoding, field="calibration.out_path")
 
 
 def _decode(value: Any) -> Any:

@@ -212,8 +212,9 @@ def netcdf_attr(value: Any) -> Any:
     return str(value)
 
 
-def write_atomic(ds: xr.Dataset, path: Path) -> Path:
-    """Write ``ds`` to netCDF under a temporary name in the same folder, then rename.
+def write_atomic(ds: xr.Dataset | xr.DataTree, path: Path, *, encoding: dict | None = None, field: str = "output directory") -> Path:
+    """Write ``ds`` (a Dataset or a DataTree) to netCDF under a temporary name in the same
+    folder, then rename. ``field`` names the setting behind ``path`` in an error.
 
     A killed run leaves either the complete file or none (plus, at worst, a stray temporary).
     """
@@ -222,10 +223,10 @@ def write_atomic(ds: xr.Dataset, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise InputError("output directory", str(path.parent), f"a writable folder ({exc.strerror})") from None
+        raise InputError(field, str(path.parent), f"a writable folder ({exc.strerror})") from None
     os.close(fd)
     try:
-        ds.to_netcdf(tmp, engine="netcdf4")
+        ds.to_netcdf(tmp, engine="netcdf4", **({} if encoding is None else {"encoding": encoding}))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -71,27 +70,26 @@ def read_criticality(path: Path) -> np.ndarray:
     if not needed <= set(frame.columns):
         raise InputError(f"{name}.columns", list(frame.columns), "columns " + ", ".join(sorted(needed)))
     crit = np.full((len(SECTORS), len(REGIONS) * len(SECTORS)), np.nan)
-    for k, rec in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
-        row = SimpleNamespace(**{c: rec[c] for c in needed})
-        for label, value in (("product", row.product), ("buyer_sector", row.buyer_sector)):
-            if value not in SECTORS:
-                raise InputError(f"{name}:{k}.{label}", value, "one of " + ", ".join(SECTORS))
+    for k, row in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        for label in ("product", "buyer_sector"):
+            if row[label] not in SECTORS:
+                raise InputError(f"{name}:{k}.{label}", row[label], "one of " + ", ".join(SECTORS))
         try:
-            share = float(row.share)
+            share = float(row["share"])
         except ValueError:
-            raise InputError(f"{name}:{k}.share", row.share, "a share in [0, 1]") from None
+            raise InputError(f"{name}:{k}.share", row["share"], "a share in [0, 1]") from None
         if not 0.0 <= share <= 1.0:
-            raise InputError(f"{name}:{k}.share", row.share, "a share in [0, 1]")
-        cls = rec["class"]
+            raise InputError(f"{name}:{k}.share", row["share"], "a share in [0, 1]")
+        cls = row["class"]
         if cls not in CRITICALITY_CLASSES:
             raise InputError(f"{name}:{k}.class", cls, "one of " + ", ".join(CRITICALITY_CLASSES))
         if CRITICALITY_CLASSES[cls] is not None and share != CRITICALITY_CLASSES[cls]:
-            raise InputError(f"{name}:{k}.share", row.share, f"{CRITICALITY_CLASSES[cls]:g} for class {cls}")
-        if not str(row.source).strip():
-            raise InputError(f"{name}:{k}.source", row.source, "a reason or a source for the share")
-        q, s = SECTORS.index(row.product), SECTORS.index(row.buyer_sector)
+            raise InputError(f"{name}:{k}.share", row["share"], f"{CRITICALITY_CLASSES[cls]:g} for class {cls}")
+        if not str(row["source"]).strip():
+            raise InputError(f"{name}:{k}.source", row["source"], "a reason or a source for the share")
+        q, s = SECTORS.index(row["product"]), SECTORS.index(row["buyer_sector"])
         if not np.isnan(crit[q, s]):
-            raise InputError(f"{name}:{k}", f"{row.product} -> {row.buyer_sector}", "each (product, buyer_sector) pair once")
+            raise InputError(f"{name}:{k}", f"{row['product']} -> {row['buyer_sector']}", "each (product, buyer_sector) pair once")
         crit[q, s :: len(SECTORS)] = share
     missing = [(SECTORS[q], SECTORS[s]) for q in range(len(SECTORS)) for s in range(len(SECTORS)) if np.isnan(crit[q, s])]
     if missing:
