@@ -53,6 +53,8 @@ class ModelConfig:
     order_type: str = "alt"
     boario_quirks: bool = True
     year_to_day: float = 365.0
+    demand_elasticity: float = 0.5
+    substitution_elasticity: float = 1.0
 
 
 @dataclass
@@ -178,6 +180,141 @@ class CalibrationConfig:
 
 
 @dataclass
+class RegimeConfig:
+    """The escalation chain of China's export-control regime (:mod:`stress.shocks.regime`)."""
+
+    enabled: bool = False
+    initial: str = "calm"
+    states: dict[str, Any] = field(default_factory=dict)
+    coupling_cn_to_us: float = 1.0
+    coupling_us_to_cn: float = 1.0
+    events: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class TariffsConfig:
+    """US-China tariff levels as a weekly chain, each with its tariff rules (:mod:`stress.shocks.tariffs`)."""
+
+    enabled: bool = False
+    initial: str = "base_2024"
+    levels: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LicensingConfig:
+    """Licensing by product group, destination and week (:mod:`stress.shocks.licensing`)."""
+
+    enabled: bool = False
+    applications: int = 10
+    approval_a: float = 2.0
+    approval_b: float = 18.0
+    destination_hazard: dict[str, float] = field(default_factory=dict)
+    groups: dict[str, Any] = field(default_factory=dict)
+    regimes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExtraterritorialConfig:
+    """The 0.1 % rule on third regions' exports (:mod:`stress.shocks.licensing`)."""
+
+    enabled: bool = False
+    threshold: float = 0.001
+    sectors: list[str] = field(default_factory=list)
+    phi: dict[str, float] = field(default_factory=dict)
+    regimes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HaltsConfig:
+    """Plant halts, restart lags and re-sequencing losses (:mod:`stress.shocks.halts`)."""
+
+    enabled: bool = False
+    sectors: list[str] = field(default_factory=list)
+    halt_below: float = 0.5
+    lag_median_days: float = 7.0
+    lag_sigma: float = 0.5
+    penalty: float = 0.2
+    penalty_days: float = 14.0
+
+
+@dataclass
+class OutagesConfig:
+    """Idiosyncratic outages of producers outside China (:mod:`stress.shocks.outages`)."""
+
+    enabled: bool = False
+    sectors: list[str] = field(default_factory=list)
+    regions: list[str] | None = None
+    yearly_hazard: float = 0.05
+    loss_min: float = 0.2
+    loss_max: float = 1.0
+    duration_median_days: float = 30.0
+    duration_sigma: float = 0.8
+    recovery_days: float = 30.0
+
+
+@dataclass
+class EquipmentConfig:
+    """New capacity outside China, slowed by equipment controls (:mod:`stress.shocks.equipment`)."""
+
+    enabled: bool = False
+    projects: list[Any] = field(default_factory=list)
+    stretch_min: float = 1.0
+    stretch_max: float = 1.5
+    regimes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DiversionConfig:
+    """Trade diversion toward open markets (:mod:`stress.shocks.diversion`)."""
+
+    enabled: bool = False
+    sectors: list[str] = field(default_factory=list)
+    closed_market: str = "USA"
+    full_at: float = 1.0
+    discount_min: float = 0.0
+    discount_max: float = 0.1
+
+
+@dataclass
+class PredatoryConfig:
+    """Predatory price cuts and closures outside China (:mod:`stress.shocks.predatory`)."""
+
+    enabled: bool = False
+    cut_sectors: list[str] = field(default_factory=list)
+    target_sectors: list[str] = field(default_factory=list)
+    target_regions: list[str] | None = None
+    weekly_hazard: dict[str, float] = field(default_factory=dict)
+    duration_median_weeks: float = 26.0
+    duration_sigma: float = 0.5
+    depth_min: float = 0.2
+    depth_max: float = 0.5
+    cost_min: float = 0.7
+    cost_max: float = 1.1
+    closure_hazard: float = 0.05
+    closable_share: float = 0.5
+
+
+@dataclass
+class ShocksConfig:
+    """Every shock of the seed, each switched on with ``shocks.NAME.enabled=true``
+    (sourced defaults in ``configs/shocks/default.yaml``)."""
+
+    regime: RegimeConfig = field(default_factory=RegimeConfig)
+    tariffs: TariffsConfig = field(default_factory=TariffsConfig)
+    licensing: LicensingConfig = field(default_factory=LicensingConfig)
+    extraterritorial: ExtraterritorialConfig = field(default_factory=ExtraterritorialConfig)
+    halts: HaltsConfig = field(default_factory=HaltsConfig)
+    outages: OutagesConfig = field(default_factory=OutagesConfig)
+    equipment: EquipmentConfig = field(default_factory=EquipmentConfig)
+    diversion: DiversionConfig = field(default_factory=DiversionConfig)
+    predatory: PredatoryConfig = field(default_factory=PredatoryConfig)
+
+    def enabled(self) -> list[str]:
+        """Names of the mechanisms switched on."""
+        return [f.name for f in fields(self) if getattr(self, f.name).enabled]
+
+
+@dataclass
 class RuntimeConfig:
     """Process-level JAX settings, fixed before any array exists."""
 
@@ -206,6 +343,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    shocks: ShocksConfig = field(default_factory=ShocksConfig)
 
 
 def register() -> None:
@@ -287,6 +425,10 @@ def validate(cfg: Config) -> Config:
     check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True, finite=True)
     if m.order_type not in ("alt", "noalt"):
         raise InputError("model.order_type", m.order_type, "alt or noalt")
+    check_range("model.demand_elasticity", m.demand_elasticity, lo=0.0, finite=True)
+    check_range("model.substitution_elasticity", m.substitution_elasticity, lo=0.0, finite=True)
+    if m.horizon_days > 3650:
+        raise InputError("model.horizon_days", m.horizon_days, "a whole number of days in [1, 3650] (ten years)")
 
     s = cfg.sampler
     _id_range("sampler.n_paths", s.n_paths, 1)

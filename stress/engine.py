@@ -61,16 +61,17 @@ def run_chunk(
         tab, par = tables._replace(s=pp.s), params._replace(psi=pp.psi)
         summary = model.simulate(tab, par, dis, horizon, metrics)
         details = metrics.path_details(tables, summary, flow_base, horizon) if metrics.retain_paths else None
-        return summary, (metrics.path_scalars(tables, summary), details)
+        return summary, (metrics.path_scalars(tables, summary), details, pp.info)
 
     # Paths are vectorised in groups of a fixed width, whatever the chunk size, so that XLA
     # compiles the same per-path arithmetic for every chunk size: results are bit-identical.
     groups = path_ids.reshape(-1, width)
-    summary, (scalars, details) = jax.lax.map(jax.vmap(one_path), groups)
+    summary, (scalars, details, info) = jax.lax.map(jax.vmap(one_path), groups)
     flat = lambda a: a.reshape((-1, *a.shape[2:]))  # noqa: E731
     summary = jax.tree.map(flat, summary)
     details = None if details is None else jax.tree.map(flat, details)
-    return metrics.accumulate(acc, tables, summary, mask, horizon, flow_base), flat(scalars), details
+    info = None if info is None else jax.tree.map(flat, info)
+    return metrics.accumulate(acc, tables, summary, mask, horizon, flow_base, info), flat(scalars), details
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def run(
     p = tables.AS.shape[0]
     R = n // p
     # Undisturbed daily deliveries of the restricted industries to each region, by month.
-    daily = np.asarray(spec.export_mask) @ (
+    monitored = np.zeros(n)
+    monitored[list(metrics.monitored)] = 1.0
+    daily = monitored @ (
         np.asarray(tables.Z0).reshape(n, R, p).sum(axis=2) + np.asarray(tables.Y0).reshape(n, R, -1).sum(axis=2)
     )
     days_in_month = np.bincount(metrics.months(horizon))

@@ -42,13 +42,17 @@ def check_range(
     finite: bool = False,
 ) -> None:
     """Raise :class:`InputError` unless ``lo (<|<=) value (<|<=) hi`` (and, with ``finite``, not +-inf)."""
-    bad = value != value  # NaN
-    if finite:
-        bad |= value in (math.inf, -math.inf)
-    if lo is not None:
-        bad |= value <= lo if lo_open else value < lo
-    if hi is not None:
-        bad |= value >= hi if hi_open else value > hi
+    import numbers
+
+    # not a number at all (a name, null, true/false), or NaN
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value
+    if not bad:
+        if finite:
+            bad |= value in (math.inf, -math.inf)
+        if lo is not None:
+            bad |= value <= lo if lo_open else value < lo
+        if hi is not None:
+            bad |= value >= hi if hi_open else value > hi
     if bad:
         left = "(" if lo_open else "["
         right = ")" if hi_open else "]"

@@ -30,7 +30,7 @@ negative or NaN) is counted, and left out of every statistic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +39,8 @@ import numpy as np
 from stress.propagation.ario import ArioTables, Record
 
 FIXED_POINT = 2.0**32
+PRICE_BINS, PRICE_LO, PRICE_HI = 400, -0.5, 1.5
+"""Histogram of each path's mean producer-price change ``mean_t p(t) - 1``: 0.005 wide bins."""
 
 
 class PathSummary(NamedTuple):
@@ -48,6 +50,10 @@ class PathSummary(NamedTuple):
     first_halt: jax.Array  # (n,) int32, horizon if no halt
     first_constrained: jax.Array  # (n,) int32, first day of an input-constrained drop; horizon if none
     flows: jax.Array  # (M, R) deliveries of the restricted industries by month and buyer region
+    last_constrained: jax.Array  # (n,) int32, last day of an input-constrained drop; -1 if none
+    price_sum: jax.Array  # (n,) sum over days of the producer price index
+    revenue: jax.Array  # (R,) extra tariff revenue collected by each region
+    price_cost: jax.Array  # (R,) extra cost of higher delivered prices to each region's buyers
     crashed: jax.Array  # () bool
 
 
@@ -61,6 +67,14 @@ class Accumulator(NamedTuple):
     halt_week: jax.Array  # (n, W + 1) counts of the week of the first halt; last column: none
     constrained_week: jax.Array  # (n, W + 1) counts of the week of the first input-constrained drop
     flow_sum: jax.Array  # (M, R) sum over paths of the monthly flow ratio to baseline, fixed point
+    recover_week: jax.Array  # (n, W + 2) weeks from the first halt to the end of the last; W+1: not recovered; W: no halt
+    price_hist: jax.Array  # (n, PRICE_BINS) counts of the path's mean price rise per bin
+    price_sum: jax.Array  # (n,) sum of the mean price rise, fixed point
+    revenue_sum: jax.Array  # (R,) sum of tariff revenue, fixed point (money)
+    price_cost_sum: jax.Array  # (R,) sum of the cost of higher prices, fixed point (money)
+    regime_weeks: jax.Array  # (W', G) paths in each regime by week (shock modules; W' = horizon // 7 + 1)
+    tariff_weeks: jax.Array  # (W', K) paths at each tariff level by week
+    closed: jax.Array  # (J,) paths in which each predatory-pricing target closed
     crashed: jax.Array  # () paths whose stocks went negative
 
 
@@ -75,6 +89,10 @@ class Metrics:
     hi: float = 1.0
     month_of_day: tuple[int, ...] = ()  # month index of each day of the horizon (empty: 30-day months)
     direct: tuple[int, ...] = ()  # indices of the directly hit industries (amplification)
+    monitored: tuple[int, ...] = ()  # supplier industries whose deliveries are tracked by month (the controlled ones)
+    n_regimes: int = 1  # states of the shock modules' escalation chain (1: none)
+    n_tariffs: int = 1  # tariff levels (1: none)
+    n_closable: int = 0  # predatory-pricing targets (0: none)
     retain_paths: bool = False
 
     def months(self, horizon: int) -> np.ndarray:
@@ -95,6 +113,10 @@ class Metrics:
             first_halt=jnp.full((n,), horizon, jnp.int32),
             first_constrained=jnp.full((n,), horizon, jnp.int32),
             flows=jnp.zeros((self.n_months(horizon), R), tables.X0.dtype),
+            last_constrained=jnp.full((n,), -1, jnp.int32),
+            price_sum=jnp.zeros((n,), tables.X0.dtype),
+            revenue=jnp.zeros((R,), tables.X0.dtype),
+            price_cost=jnp.zeros((R,), tables.X0.dtype),
             crashed=jnp.zeros((), bool),
         )
 
@@ -106,11 +128,16 @@ class Metrics:
         cut = (rec.input_ratio < 1 - self.constraint_threshold) & live
         first_c = jnp.where(cut & (summary.first_constrained > t), t.astype(jnp.int32), summary.first_constrained)
         m = jnp.asarray(self.month_of_day, jnp.int32)[t] if self.month_of_day else t.astype(jnp.int32) // 30
+        flow = rec.deliveries[jnp.asarray(self.monitored, jnp.int32)].sum(axis=0) if self.monitored else jnp.zeros_like(summary.flows[0])
         return PathSummary(
             lost=summary.lost + (tables.X0 - rec.production),
             first_halt=first,
             first_constrained=first_c,
-            flows=summary.flows.at[m].add(rec.controlled_flow),
+            flows=summary.flows.at[m].add(flow),
+            last_constrained=jnp.where(cut, t.astype(jnp.int32), summary.last_constrained),
+            price_sum=summary.price_sum + rec.price,
+            revenue=summary.revenue + rec.tariff_revenue,
+            price_cost=summary.price_cost + rec.price_cost,
             crashed=summary.crashed | rec.crashed,
         )
 
@@ -118,7 +145,24 @@ class Metrics:
         """Zero accumulator for ``n`` industries in ``n_regions`` regions."""
         weeks = n_weeks(horizon)
         z = lambda *s: jnp.zeros(s, jnp.int64)  # noqa: E731
-        return Accumulator(z(), z(n), z(n), z(n, self.bins), z(n, weeks + 1), z(n, weeks + 1), z(self.n_months(horizon), n_regions), z())
+        return Accumulator(
+            z(),
+            z(n),
+            z(n),
+            z(n, self.bins),
+            z(n, weeks + 1),
+            z(n, weeks + 1),
+            z(self.n_months(horizon), n_regions),
+            z(n, weeks + 2),
+            z(n, PRICE_BINS),
+            z(n),
+            z(n_regions),
+            z(n_regions),
+            z(horizon // 7 + 1, self.n_regimes),
+            z(horizon // 7 + 1, self.n_tariffs),
+            z(self.n_closable),
+            z(),
+        )
 
     def scalar_names(self, regions: tuple[str, ...] | list[str]) -> list[str]:
         """Names of the retained per-path scalars, in column order."""
@@ -159,7 +203,14 @@ class Metrics:
         return _ratio(summary.flows, flow_base), summary.first_constrained, share
 
     def accumulate(
-        self, acc: Accumulator, tables: ArioTables, summary: PathSummary, mask: jax.Array, horizon: int, flow_base: jax.Array
+        self,
+        acc: Accumulator,
+        tables: ArioTables,
+        summary: PathSummary,
+        mask: jax.Array,
+        horizon: int,
+        flow_base: jax.Array,
+        info: Any = None,
     ) -> Accumulator:
         """Add a batch of path summaries (leading axis ``B``) whose ``mask`` is true to ``acc``.
 
@@ -182,6 +233,23 @@ class Metrics:
         cols = jnp.broadcast_to(jnp.arange(n)[None, :], share.shape)
         weights = jnp.broadcast_to(w[:, None], share.shape)
         flow = jnp.where(good[:, None, None], _ratio(summary.flows, flow_base[None]), 0)
+        W = n_weeks(horizon)
+        # Time to recover: from the first input-constrained day to the day after the last one;
+        # not recovered when the last constrained day is the horizon's last day.
+        ttr = (summary.last_constrained + 1 - summary.first_constrained) // 7
+        week_r = jnp.where(
+            summary.first_constrained >= horizon, W, jnp.where(summary.last_constrained >= horizon - 1, W + 1, jnp.minimum(ttr, W - 1))
+        )
+        rise = jnp.where(good[:, None], summary.price_sum / horizon - 1, 0)
+        p_idx = jnp.clip(jnp.floor((rise - PRICE_LO) / (PRICE_HI - PRICE_LO) * PRICE_BINS), 0, PRICE_BINS - 1).astype(jnp.int32)
+        money = lambda v: jnp.where(good[:, None], v, 0)  # noqa: E731
+        regime_weeks, tariff_weeks, closed = acc.regime_weeks, acc.tariff_weeks, acc.closed
+        if info is not None:
+            onehot = lambda states, k: (states[:, :, None] == jnp.arange(k)[None, None, :]) & good[:, None, None]  # noqa: E731
+            regime_weeks = regime_weeks + onehot(info.regime, self.n_regimes).astype(jnp.int64).sum(axis=0)
+            tariff_weeks = tariff_weeks + onehot(info.tariff, self.n_tariffs).astype(jnp.int64).sum(axis=0)
+            if self.n_closable:
+                closed = closed + ((info.closed_day < horizon) & good[:, None]).astype(jnp.int64).sum(axis=0)
         return Accumulator(
             count=acc.count + w.sum(),
             share_sum=acc.share_sum + (w[:, None] * fixed(share)).sum(axis=0),
@@ -190,6 +258,14 @@ class Metrics:
             halt_week=acc.halt_week.at[cols, week].add(weights),
             constrained_week=acc.constrained_week.at[cols, week_c].add(weights),
             flow_sum=acc.flow_sum + fixed(flow).sum(axis=0),
+            recover_week=acc.recover_week.at[cols, week_r].add(weights),
+            price_hist=acc.price_hist.at[cols, p_idx].add(weights),
+            price_sum=acc.price_sum + (w[:, None] * fixed(rise)).sum(axis=0),
+            revenue_sum=acc.revenue_sum + fixed(money(summary.revenue)).sum(axis=0),
+            price_cost_sum=acc.price_cost_sum + fixed(money(summary.price_cost)).sum(axis=0),
+            regime_weeks=regime_weeks,
+            tariff_weeks=tariff_weeks,
+            closed=closed,
             crashed=acc.crashed + (mask & summary.crashed).astype(jnp.int64).sum(),
         )
 

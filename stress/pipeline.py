@@ -36,6 +36,7 @@ class Prepared:
     spec: Any
     provenance: dict[str, Any]
     posterior: Any = None
+    labels: Any = None  # stress.shocks.assemble.ModuleLabels of the enabled shock modules
 
 
 def prepare(cfg: Config) -> Prepared:
@@ -56,15 +57,27 @@ def prepare(cfg: Config) -> Prepared:
     psi = m.psi if mrio.psi is None else jnp.asarray(np.where(np.isnan(mrio.psi), m.psi, mrio.psi), dtype)
     tables = ario.build_tables(mrio, inventory_days=inv, year_to_day=m.year_to_day, boario_quirks=m.boario_quirks, dtype=dtype)
     params = ario.build_params(
-        psi=m.psi, inventory_tau=m.inventory_tau, alpha_base=m.alpha_base, alpha_max=m.alpha_max, alpha_tau=m.alpha_tau, dtype=dtype
+        psi=m.psi,
+        inventory_tau=m.inventory_tau,
+        alpha_base=m.alpha_base,
+        alpha_max=m.alpha_max,
+        alpha_tau=m.alpha_tau,
+        dtype=dtype,
+        demand_elasticity=m.demand_elasticity,
+        substitution_elasticity=m.substitution_elasticity,
     )._replace(psi=jnp.asarray(psi, dtype))
-    posterior = load_posterior(cfg) if cfg.scenario is not None and cfg.scenario.kind != "baseline" else None
-    spec = scenario.build(cfg, mrio, dtype, posterior)
+    from stress.shocks import assemble
+
+    start_date = cfg.scenario.start_date if cfg.scenario is not None else None
+    modules, labels = assemble.build(cfg.shocks, mrio, horizon=m.horizon_days, start_date=start_date, dtype=dtype)
+    cutoff = cfg.scenario is not None and cfg.scenario.kind != "baseline"
+    posterior = load_posterior(cfg) if cutoff or cfg.shocks.licensing.enabled else None
+    spec = scenario.build(cfg, mrio, dtype, posterior, modules)
     focus = cfg.metrics.focus_sector
     if focus is not None and focus not in mrio.sectors:
         raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
     model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
-    return Prepared(mrio, model, tables, params, spec, prov, posterior)
+    return Prepared(mrio, model, tables, params, spec, prov, posterior, labels)
 
 
 def load_posterior(cfg: Config) -> Any:
@@ -102,6 +115,10 @@ def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False) -> Any
         hi=mt.histogram_max,
         month_of_day=month_of_day(cfg.scenario.start_date if cfg.scenario else None, cfg.model.horizon_days),
         direct=tuple(int(i) for i in directly_hit(prep)),
+        monitored=monitored(prep),
+        n_regimes=max(1, len(prep.labels.regimes)),
+        n_tariffs=max(1, len(prep.labels.tariff_levels)),
+        n_closable=len(prep.labels.predatory_targets),
         retain_paths=retain_paths,
     )
 
@@ -127,16 +144,28 @@ def month_labels(start_date: str | None, n_months: int) -> list[str]:
     return [f"{d0.year + (d0.month - 1 + k) // 12:04d}-{(d0.month - 1 + k) % 12 + 1:02d}" for k in range(n_months)]
 
 
+def monitored(prep: Prepared) -> tuple[int, ...]:
+    """Supplier industries whose deliveries are tracked by month: those under the export cut-off
+    and those under licensing (Chinese product groups and, with the 0.1 % rule, third regions')."""
+    mask = np.asarray(prep.spec.export_mask) > 0
+    mask[list(prep.labels.monitored)] = True
+    return tuple(int(i) for i in np.flatnonzero(mask))
+
+
 def directly_hit(prep: Prepared) -> np.ndarray:
     """Indices of the directly hit industries: the restricted supplier industries, and every
     industry in a restricted destination that buys one of their products as an input it needs
     (``theta`` and ``c > 0``)."""
-    mask = np.asarray(prep.spec.export_mask) > 0
+    mask = np.zeros(prep.mrio.n, bool)
+    mask[list(monitored(prep))] = True
     p = len(prep.mrio.sectors)
     products = np.unique(np.flatnonzero(mask) % p)
     theta = np.asarray(prep.tables.theta)
     crit = np.asarray(prep.tables.crit)
-    in_dest = np.repeat(np.asarray(prep.spec.dest_mask) > 0, p)
+    dest = np.asarray(prep.spec.dest_mask) > 0
+    if prep.labels.monitored:
+        dest = np.asarray([r != "CHN" for r in prep.mrio.regions])
+    in_dest = np.repeat(dest, p)
     buyers = (theta[products] & (crit[products] > 0)).any(axis=0) & in_dest if products.size else np.zeros(prep.mrio.n, bool)
     return np.flatnonzero(mask | buyers)
 
@@ -331,7 +360,7 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "input_ratio": (dims, grid(rec.input_ratio), {"units": "1", "long_name": "X / X^opt: the share of feasible output that inputs allow"}),
         "controlled_flow": (
             ("day", "region"),
-            np.asarray(rec.controlled_flow),
+            np.asarray(rec.deliveries)[:, list(monitored(prep)), :].sum(axis=1),
             {"units": unit, "long_name": "deliveries of the export-restricted supplier industries, by buyer region"},
         ),
         "crashed": (("day",), crashed.astype(np.int8), {"units": "1", "long_name": "1 once a stock went negative or NaN"}),

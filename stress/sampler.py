@@ -27,7 +27,7 @@ Per path (``export_cutoff`` scenarios):
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,11 +38,13 @@ from stress.scenario import ShockSpec
 
 
 class PathParams(NamedTuple):
-    """What ONE path changes in the model's parameters (posterior draws)."""
+    """What ONE path changes in the model's parameters (posterior draws), and what its shock
+    modules drew (:class:`stress.shocks.assemble.PathInfo`; None without modules)."""
 
     s: jax.Array  # (p, n) target stocks, days
     psi: jax.Array  # (p, n)
     draw: jax.Array  # () int32 posterior draw index (-1: none)
+    info: Any = None
 
 
 def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
@@ -51,7 +53,12 @@ def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
 
 
 def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, params: ArioParams) -> tuple[Disruption, PathParams]:
-    """One path's disruption and model parameters (the world's, or a posterior draw's)."""
+    """One path's disruption and model parameters (the world's, or a posterior draw's).
+
+    With shock modules (``spec.modules``) the disruption is a
+    :class:`stress.shocks.base.Composite` of the export cut-off and the modules' draws; without,
+    the export cut-off alone (the model exactly as before the modules existed).
+    """
     dis, d = _sample(key, spec)
     n = tables.X0.shape[0]
     p = tables.AS.shape[0]
@@ -64,7 +71,16 @@ def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, para
     # psi s >= 1 keeps every stock >= 0 (a stock then funds at most one day of use); every draw
     # of the bundled posterior satisfies it (smallest psi x cover: 1.1), the floor guards others.
     psi = jnp.where(apply, jnp.maximum(spec.post_psi[d].astype(dt), 1.0 / s), jnp.broadcast_to(params.psi, (p, n)))
-    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32))
+    info = None
+    if spec.modules is not None:
+        from stress.shocks import assemble
+        from stress.shocks.base import Composite
+
+        post_p = jnp.where(spec.use_posterior, spec.post_p[d].astype(jnp.float64), jnp.nan)
+        post_share = jnp.where(spec.use_posterior, spec.post_share[d].astype(jnp.float64), jnp.nan)
+        parts, info = assemble.draw(spec.modules, key, post_p, post_share)
+        dis = Composite(parts=(dis, *parts))
+    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32), info=info)
 
 
 def _sample(key: jax.Array, spec: ShockSpec) -> tuple[Disruption, jax.Array]:

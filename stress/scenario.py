@@ -52,6 +52,7 @@ class ShockSpec(NamedTuple):
     post_stockpile: jax.Array  # (p, n) national-stockpile days added to a drawn company cover
     post_share: jax.Array  # (S, R) controlled share of the links' value, by buyer region
     post_share_applies: jax.Array  # () bool: the scenario takes its controlled share from the posterior
+    modules: Any = None  # stress.shocks.assemble.ModuleSpecs of the enabled shocks (None: none)
 
 
 def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
@@ -74,9 +75,10 @@ def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
     return loss, start, days, recovery
 
 
-def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None) -> ShockSpec:
+def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None, modules: Any = None) -> ShockSpec:
     """Resolve ``cfg.shock`` and ``cfg.scenario`` against the world's labels; ``posterior`` is a
-    :class:`stress.calibration.fit.Posterior` (or None for the scenario's hand-set priors)."""
+    :class:`stress.calibration.fit.Posterior` (or None for the scenario's hand-set priors);
+    ``modules`` the enabled shock modules (:func:`stress.shocks.assemble.build`)."""
     R, n = len(mrio.regions), mrio.n
     loss, start, days, recovery = capacity_events(cfg, mrio)
     export_mask = np.zeros(n)
@@ -125,6 +127,7 @@ def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None) -> ShockSp
         use_posterior=jnp.asarray(post is not None),
         **{k: f(v) for k, v in (post or dummy_posterior(mrio)).items()},
         post_share_applies=jnp.asarray(share_applies),
+        modules=modules,
     )
 
 

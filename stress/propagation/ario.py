@@ -37,13 +37,21 @@ X(t)        realised production                             (n,)        ``X``
 
 One step (ARIO.md §5, in this order):
 
-- E  ``Delta(t)`` from the path's capacity-loss events; ``beta(t)`` from its export restrictions.
+- E  The day's channels (:mod:`stress.shocks.base`) from the path's shocks: capacity factor
+  ``1 - Delta(t)``, licensed shares ``beta(t)``, producer prices ``p(t)``, tariffs and
+  markdowns (delivered price ``pi_ir = p_i (1 + tariff_ir) markdown_ir``), halt and restart
+  settings. Final demand of region ``r`` for ``i`` is ``Y0_ir beta_ir pi_ir ** -epsilon``
+  (``epsilon``: ``params.demand_elasticity``; 0 leaves quantities alone).
 - A  ``zeta = (D - X(t-1)) / D``; for ``t >= 2``,
   ``alpha <- max(1, alpha + kappa_alpha [(alpha^max - alpha) zeta 1{zeta != 0}
   + (alpha^b - alpha) 1{zeta = 0}])``.
 - P  ``X^opt = min(D, Xbar)``; ``X_j = X^opt_j min_q r_qj`` with ``r_qj = 1 - c_qj (1 - rho_qj)``
   and ``rho_qj = min(1, S_qj / (psi_qj s_qj A^S_qj X^opt_j))`` over real inputs (Leontief
-  complementarity below psi of target). ``c = 1`` everywhere is ARIO exactly; ``c_qj < 1``
+  complementarity below psi of target).
+- H  Plant halts (an extension; off with neutral channels): while ``rho_qj < halt_below_j`` the
+  part of ``j``'s output that needs ``q`` stops (``rho_qj -> 0``); once the input is back it
+  stays down ``restart_lag_j`` days, then runs at ``1 - penalty_j`` for ``penalty_days_j``
+  days (re-sequencing of lines). ``c = 1`` everywhere is ARIO exactly; ``c_qj < 1``
   (an extension) says only that share of an aggregated sector's output needs product ``q``,
   at the intensity ``A^S_qj / c_qj``; the rest of the output needs none of it.
 - D  Every client of ``i`` receives the share ``X_i / D_i`` of its order;
@@ -54,7 +62,9 @@ One step (ARIO.md §5, in this order):
   whenever ``psi s >= 1``.
 - Q  Orders for ``t + 1``: ``N_qj = kappa_inv max(s_qj A^S_qj X^opt_j - S_qj, 0) + U_qj``,
   split over suppliers of product q by ``w_ij = Z_0,ij alpha_i (1 - Delta_i)`` ("alt", Guan et
-  al. 2020) or by the fixed initial shares ("noalt"), then capped by export licences (below).
+  al. 2020) or by the fixed initial shares ("noalt"), each times ``pi_{i,r(j)} ** -sigma``
+  (tomorrow's delivered price; ``sigma``: ``params.substitution_elasticity``, an Armington-type
+  elasticity; 0 splits by capacity alone), then capped by export licences (below).
 
 Export restrictions (licences as volume caps): ``beta_i,r(t)`` is the share of the orders that
 buyers in region ``r`` would place with supplier ``i`` without the restriction that is licensed
@@ -87,6 +97,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from stress.mrio.tables import Mrio
+from stress.shocks.base import Channels, neutral
 
 
 class ArioTables(NamedTuple):
@@ -115,6 +126,8 @@ class ArioParams(NamedTuple):
     alpha_base: jax.Array
     alpha_max: jax.Array
     kappa_alpha: jax.Array
+    demand_elasticity: jax.Array | float = 0.0  # final demand ~ delivered price ** -this
+    substitution_elasticity: jax.Array | float = 0.0  # supplier weights ~ delivered price ** -this
 
 
 class Disruption(NamedTuple):
@@ -139,6 +152,13 @@ class Disruption(NamedTuple):
     cut_start: jax.Array  # ()
     resume_day: jax.Array  # (R, A)
     controlled: jax.Array  # () or (R,) share of the restricted links' value that the controls cover, by buyer region
+    round6: jax.Array | bool = True  # BoARIO's rounding of the recovering loss (set by the model)
+
+    def channels(self, t: jax.Array) -> Channels:
+        """Capacity ``1 - Delta(t)`` and availability ``beta(t)``; every other channel neutral."""
+        n, R = self.export_mask.shape[0], self.dest_mask.shape[0]
+        loss = capacity_loss(self, t, round6_values=self.round6)
+        return neutral(n, R, self.export_mask.dtype)._replace(capacity=1 - loss, beta=availability(self, t))
 
 
 class State(NamedTuple):
@@ -149,6 +169,9 @@ class State(NamedTuple):
     alpha: jax.Array  # (n,) overproduction
     X_prev: jax.Array  # (n,) last step's production
     crashed: jax.Array  # () bool: a stock went negative or NaN
+    ch: Channels  # this step's channel values (computed at the end of the previous step)
+    halted: jax.Array  # (p, n) bool: the part of j's output that needs q is halted
+    clock: jax.Array  # (p, n) days since that part's input came back (inf: never halted)
 
 
 class Record(NamedTuple):
@@ -161,7 +184,10 @@ class Record(NamedTuple):
     final_demand_unmet: jax.Array  # (n,) unmet final demand by supplier industry
     stocks: jax.Array  # (p, n) S(t), before production
     input_ratio: jax.Array  # (n,) X / X^opt: the share of feasible output that inputs allow
-    controlled_flow: jax.Array  # (R,) deliveries of export-restricted supplier industries, by buyer region
+    deliveries: jax.Array  # (n, R) deliveries of each supplier industry to each buyer region
+    price: jax.Array  # (n,) producer price index p(t)
+    tariff_revenue: jax.Array  # (R,) extra tariff collected by each importing region
+    price_cost: jax.Array  # (R,) extra cost to each region's buyers of higher delivered prices
     crashed: jax.Array  # () bool
 
 
@@ -204,7 +230,17 @@ def build_tables(mrio: Mrio, *, inventory_days: Any, year_to_day: float, boario_
     )
 
 
-def build_params(*, psi: float, inventory_tau: float, alpha_base: float, alpha_max: float, alpha_tau: float, dtype: Any) -> ArioParams:
+def build_params(
+    *,
+    psi: float,
+    inventory_tau: float,
+    alpha_base: float,
+    alpha_max: float,
+    alpha_tau: float,
+    dtype: Any,
+    demand_elasticity: float = 0.0,
+    substitution_elasticity: float = 0.0,
+) -> ArioParams:
     """Scalar parameters as typed arrays."""
     return ArioParams(
         psi=jnp.asarray(psi, dtype),
@@ -212,6 +248,8 @@ def build_params(*, psi: float, inventory_tau: float, alpha_base: float, alpha_m
         alpha_base=jnp.asarray(alpha_base, dtype),
         alpha_max=jnp.asarray(alpha_max, dtype),
         kappa_alpha=jnp.asarray(1.0 / alpha_tau, dtype),
+        demand_elasticity=jnp.asarray(demand_elasticity, dtype),
+        substitution_elasticity=jnp.asarray(substitution_elasticity, dtype),
     )
 
 
@@ -266,8 +304,10 @@ def capacity_loss(dis: Disruption, t: jax.Array, *, round6_values: bool) -> jax.
     frac = jnp.where(dis.loss_recovery > 0, jnp.clip(1 - _safe_div(m, dis.loss_recovery), 0, 1), m == 0)
     active = (t >= dis.loss_start) & ((dis.loss_days > 0) | (dis.loss_recovery > 0))
     recovering = dis.loss * frac[:, None]
-    if round6_values:
+    if round6_values is True:
         recovering = round6(recovering)
+    elif round6_values is not False:
+        recovering = jnp.where(round6_values, round6(recovering), recovering)
     per_event = jnp.where((t < last_full)[:, None], dis.loss, recovering)
     per_event = jnp.where(active[:, None], per_event, 0)
     return per_event.max(axis=0)
@@ -278,6 +318,21 @@ def availability(dis: Disruption, t: jax.Array) -> jax.Array:
     reopened = jnp.mean(t >= dis.resume_day, axis=1)  # (R,)
     closed = jnp.where(t >= dis.cut_start, (1 - reopened) * dis.controlled, 0)  # (R,)
     return 1 - dis.export_mask[:, None] * (dis.dest_mask * closed)[None, :]
+
+
+def _delivered(ch: Channels) -> jax.Array:
+    """Delivered price index of each supplier industry in each buyer region, ``(n, R)``."""
+    return ch.price[:, None] * (1 + ch.tariff) * ch.markdown
+
+
+def _price_weights(w: jax.Array, ch: Channels, sigma: Any) -> tuple[jax.Array, jax.Array]:
+    """Supplier weights ``w`` (n, n) scaled by ``delivered ** -sigma`` of the buyer's region, and
+    whether that changed nothing (every factor exactly 1)."""
+    n, R = ch.beta.shape
+    p = n // R
+    f = _delivered(ch) ** (-sigma)  # (n, R)
+    scaled = (w.reshape(n, R, p) * f[:, :, None]).reshape(n, n)
+    return scaled, jnp.all(f == 1)
 
 
 def split_orders(w: jax.Array, N: jax.Array, beta: jax.Array, p: int) -> jax.Array:
@@ -318,35 +373,51 @@ class Ario:
     order_type: str = "alt"
     boario_quirks: bool = True
 
-    def init(self, tables: ArioTables, dis: Disruption | None = None) -> State:
+    def configure(self, dis: Any) -> Any:
+        """``dis`` with this model's options applied (BoARIO's rounding of a recovering loss)."""
+        if isinstance(dis, Disruption):
+            return dis._replace(round6=self.boario_quirks)
+        if hasattr(dis, "parts"):
+            return dis._replace(parts=tuple(self.configure(d) for d in dis.parts))
+        return dis
+
+    def init(self, tables: ArioTables, dis: Any = None, params: ArioParams | None = None) -> State:
         """Stationary initial state: stocks at target (``s``), orders ``Z0`` (split under day 0's
-        licences when ``dis`` restricts exports), ``alpha = alpha_base``."""
+        licences and delivered prices when ``dis`` changes them), ``alpha = alpha_base``."""
         S = tables.s * tables.AS * tables.X0[None, :]
-        n = tables.X0.shape[0]
+        p, n = tables.AS.shape
+        R = n // p
+        dt = tables.X0.dtype
+        ch = neutral(n, R, dt) if dis is None else self.configure(dis).channels(jnp.zeros((), dt))
         O = tables.Z0
         if dis is not None:
-            N = tables.Z0.reshape(n // tables.AS.shape[0], -1, n).sum(axis=0)
-            beta0 = availability(dis, jnp.zeros((), tables.X0.dtype))
-            O = jnp.where(jnp.all(beta0 >= 1), tables.Z0, split_orders(tables.Z0, N, beta0, tables.AS.shape[0]))
+            N = tables.Z0.reshape(R, p, n).sum(axis=0)
+            sigma = 0.0 if params is None else params.substitution_elasticity
+            w, plain = _price_weights(tables.Z0, ch, sigma)
+            O = jnp.where(jnp.all(ch.beta >= 1) & plain, tables.Z0, split_orders(w, N, ch.beta, p))
         return State(
             S=S,
             O=O,
-            alpha=jnp.ones((n,), tables.X0.dtype),
+            alpha=jnp.ones((n,), dt),
             X_prev=tables.X0,
             crashed=jnp.zeros((), bool),
+            ch=ch,
+            halted=jnp.zeros((p, n), bool),
+            clock=jnp.full((p, n), jnp.inf, dt),
         )
 
-    def step(self, tables: ArioTables, params: ArioParams, dis: Disruption, state: State, t: jax.Array) -> tuple[State, Record]:
-        """Advance one path by one day (module docstring, steps E-A-P-D-R-Q)."""
+    def step(self, tables: ArioTables, params: ArioParams, dis: Any, state: State, t: jax.Array) -> tuple[State, Record]:
+        """Advance one path by one day (module docstring, steps E-A-P-H-D-R-Q)."""
         p, n = tables.AS.shape
         R = n // p
-        S, O, alpha, X_prev = state.S, state.O, state.alpha, state.X_prev
+        S, O, alpha, X_prev, ch = state.S, state.O, state.alpha, state.X_prev, state.ch
 
-        # E: events and export restrictions
-        loss = capacity_loss(dis, t, round6_values=self.boario_quirks)
-        beta = availability(dis, t)  # (n, R)
-        O_eff = O  # placed yesterday under today's licences (split_orders)
-        Y_eff = tables.Y0 * jnp.take(beta, tables.fd_region, axis=1)
+        # E: today's channels (computed at the end of yesterday's step): licences, prices
+        beta = ch.beta  # (n, R)
+        delivered = _delivered(ch)  # (n, R)
+        O_eff = O  # placed yesterday under today's licences and prices (split_orders)
+        fd_beta = jnp.take(beta, tables.fd_region, axis=1)
+        Y_eff = tables.Y0 * fd_beta * jnp.take(delivered, tables.fd_region, axis=1) ** (-params.demand_elasticity)
         D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
         # A: overproduction, first updated at t = 2 (pairs D(t) with X(t-1))
@@ -357,11 +428,19 @@ class Ario:
         alpha = jnp.where(t >= 2, alpha_new, alpha)
 
         # P: capacity, demand-limited production, inventory constraint
-        cap = tables.X0 * (1 - loss) * alpha
+        cap = tables.X0 * ch.capacity * alpha
         Xopt = jnp.minimum(D, cap)
         C = params.psi * tables.s * tables.AS * Xopt[None, :]
         binds = tables.theta & (C != 0)
         rho = jnp.where(binds, jnp.minimum(1, S / jnp.where(binds, C, 1)), 1)
+        # H: plant halts. The part of j's output that needs q stops while rho_qj < halt_below_j,
+        # stays down restart_lag_j days after the input is back, then loses penalty_j of its
+        # output for penalty_days_j days (re-sequencing). Neutral channels change nothing.
+        halted = rho < ch.halt_below[None, :]
+        clock = jnp.where(halted | state.halted, 0.0, state.clock + 1)
+        lag, pen_days = ch.restart_lag[None, :], ch.penalty_days[None, :]
+        factor = jnp.where(halted | (clock < lag), 0.0, jnp.where(clock < lag + pen_days, 1 - ch.penalty[None, :], 1.0))
+        rho = rho * factor
         partial = tables.crit != 1
         r = jnp.where(partial, 1 - tables.crit * (1 - rho), rho)
         input_ratio = r.min(axis=0)
@@ -381,22 +460,24 @@ class Ario:
         crashed = state.crashed | jnp.any(S_next < 0) | jnp.any(jnp.isnan(S_next))
         unmet = (tables.Y0 - G_fd).sum(axis=1)
 
-        # Q: orders for t + 1
+        # Q: orders for t + 1, under tomorrow's licences and prices
         goal = tables.s * tables.AS * Xopt[None, :]
         gap = params.kappa_inv * jnp.maximum(goal - S_next, 0)
         if self.boario_quirks:
             gap = jnp.where(_allclose(S_next, goal), 0, gap)
         N = gap + use  # (p, n)
+        ch_next = dis.channels(t + 1)
         if self.order_type == "alt":
             cap_ratio = jnp.where(tables.X0 != 0, _safe_div(cap, tables.X0), 1)
             w = tables.Z0 * cap_ratio[:, None]
         else:
             w = tables.split0
-        O_next = split_orders(w, N, availability(dis, t + 1), p)
+        w, _ = _price_weights(w, ch_next, params.substitution_elasticity)
+        O_next = split_orders(w, N, ch_next.beta, p)
 
-        # Deliveries of the restricted supplier industries, by buyer region.
-        controlled_flow = (dis.export_mask @ G_int).reshape(R, p).sum(axis=1) + (dis.export_mask @ G_fd).reshape(R, -1).sum(axis=1)
-
+        # Deliveries by buyer region; extra tariff revenue and price cost of each region.
+        deliveries = G_int.reshape(n, R, p).sum(axis=2) + G_fd.reshape(n, R, -1).sum(axis=2)
+        valued = deliveries * ch.price[:, None]
         record = Record(
             production=X,
             production_capacity=cap,
@@ -405,10 +486,14 @@ class Ario:
             final_demand_unmet=unmet,
             stocks=S,
             input_ratio=input_ratio,
-            controlled_flow=controlled_flow,
+            deliveries=deliveries,
+            price=ch.price,
+            tariff_revenue=(valued * ch.tariff).sum(axis=0),
+            price_cost=(deliveries * (delivered - 1)).sum(axis=0),
             crashed=crashed,
         )
-        return State(S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed), record
+        new = State(S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed, ch=ch_next, halted=halted, clock=clock)
+        return new, record
 
     def simulate(
         self,
@@ -424,7 +509,8 @@ class Ario:
         reducer (an object with ``init(tables)`` and ``update(summary, record, t)``), folds each
         day's record into a per-path summary inside the scan, so no history is kept.
         """
-        state0 = self.init(tables, dis)
+        dis = self.configure(dis)
+        state0 = self.init(tables, dis, params)
 
         def body(carry, t):
             state, summary = carry

@@ -1,1 +1,1 @@
-"""Shock modules: host-side tables (tariffs, prices, controlled content) and per-path shock draws."""
+"""Shock modules: each draws its per-path parameters and produces daily channels (stress.shocks.base)."""

@@ -32,7 +32,7 @@ def chinese_content(mrio: Mrio, controlled: np.ndarray) -> np.ndarray:
         The world.
     controlled
         Which industries' products are controlled (e.g. ``CHN/ree_separation`` and
-        ``CHN/magnets``), shape ``(n,)``, bool.
+        ``CHN/magnets``), shape ``(n,)``: bool, or the controlled share of each industry's output.
 
     Returns
     -------
@@ -40,10 +40,11 @@ def chinese_content(mrio: Mrio, controlled: np.ndarray) -> np.ndarray:
         ``c``, shape ``(n,)``, float64, >= 0, in value of controlled goods per value of output.
     """
     mask = np.asarray(controlled)
-    if mask.shape != (mrio.n,) or mask.dtype != bool:
-        raise InputError("controlled", f"{mask.dtype} array of shape {mask.shape}", f"a bool array of shape {(mrio.n,)}")
+    if mask.shape != (mrio.n,) or not (mask.dtype == bool or (np.issubdtype(mask.dtype, np.floating) and np.all((mask >= 0) & (mask <= 1)))):
+        raise InputError("controlled", f"{mask.dtype} array of shape {mask.shape}", f"a bool array, or shares in [0, 1], of shape {(mrio.n,)}")
     L = iomath.calc_L(mrio.A)
-    return (L - np.eye(mrio.n))[mask].sum(axis=0)
+    # shares: only that part of an industry's output is a controlled product
+    return mask.astype(float) @ (L - np.eye(mrio.n))
 
 
 def subject_share(content: np.ndarray, phi: np.ndarray, threshold: float, *, field: str = "content_rule") -> np.ndarray:

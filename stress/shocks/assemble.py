@@ -1,0 +1,136 @@
+"""The ``shocks`` config -> the enabled modules' specs (host), and one path's draws (device).
+
+Order of a path's draws: the escalation chain first (regime and tariff level by week), then each
+enabled module from its own key (:func:`stress.shocks.base.module_key`), given the chain as
+context. A module that is off draws nothing, so switching one on or off leaves every other
+module's draws, and the export cut-off's, unchanged (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from stress.shocks import diversion, equipment, halts, licensing, outages, predatory, regime, tariffs
+from stress.shocks.base import Context
+
+CHAIN_TAG = 1
+
+
+class ModuleSpecs(NamedTuple):
+    """The enabled modules' device specs (``None``: off)."""
+
+    chain: regime.ChainSpec
+    week_slots: jax.Array  # (W,) one entry per simulated week (values unused)
+    tariffs: tariffs.TariffSpec | None
+    licensing: licensing.LicensingSpec | None
+    halts: halts.HaltSpec | None
+    outages: outages.OutageSpec | None
+    equipment: equipment.EquipmentSpec | None
+    diversion: diversion.DiversionSpec | None
+    predatory: predatory.PredatorySpec | None
+
+
+@dataclass(frozen=True)
+class ModuleLabels:
+    """Host-side names that go with :class:`ModuleSpecs`."""
+
+    enabled: tuple[str, ...]
+    regimes: tuple[str, ...]
+    tariff_levels: tuple[str, ...]
+    groups: tuple[str, ...]
+    monitored: tuple[int, ...]  # supplier industries whose licences are tracked
+    predatory_targets: tuple[int, ...]  # industries that may close under predatory pricing
+
+
+def weeks_of(horizon: int) -> int:
+    """Per-week arrays cover the horizon plus the day after it (orders for day T)."""
+    return horizon // 7 + 1
+
+
+def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, dtype: Any) -> tuple[ModuleSpecs | None, ModuleLabels]:
+    """Specs of the enabled modules (``None`` when none is on: the model runs unchanged)."""
+    enabled = tuple(shocks_cfg.enabled())
+    if not enabled:
+        return None, ModuleLabels((), (), (), (), (), ())
+    d = {k: asdict(v) for k, v in ((f, getattr(shocks_cfg, f)) for f in ("regime", "tariffs", "licensing", "extraterritorial"))}
+    reg = d["regime"]
+    if not reg["enabled"]:
+        # the chain stays in its initial state for ever
+        name = reg["initial"]
+        reg = {"enabled": True, "initial": name, "states": {name: {"level": 0, "next": {name: 1.0}}}}
+    tar = d["tariffs"]
+    chain, labels = regime.build_chain(reg, tar if tar["enabled"] else None, horizon_days=horizon, start_date=start_date, dtype=dtype)
+    regimes = labels.regimes
+    tariff_spec = None
+    tariff_tensor = np.zeros((len(labels.tariffs), mrio.n, len(mrio.regions)))
+    if tar["enabled"]:
+        from stress.shocks import prices
+
+        rules = [(tar["levels"][k] or {}).get("rules") or [] for k in labels.tariffs]
+        price, tariff_tensor = prices.price_table(rules, mrio, "shocks.tariffs.levels")
+        tariff_spec = tariffs.TariffSpec(price=jnp.asarray(price, dtype), tariff=jnp.asarray(tariff_tensor, dtype))
+    lic_spec, groups, monitored = None, (), ()
+    if shocks_cfg.licensing.enabled:
+        lic_spec, names = licensing.build(d["licensing"], d["extraterritorial"], mrio, regimes, dtype)
+        groups = tuple(names)
+        monitored = tuple(int(i) for i in np.flatnonzero(np.asarray(lic_spec.M).any(axis=0)))
+    elif shocks_cfg.extraterritorial.enabled:
+        from stress.errors import InputError
+
+        raise InputError("shocks.extraterritorial.enabled", True, "false unless shocks.licensing.enabled=true (the rule is a licence)")
+    cfg = shocks_cfg
+    pred = predatory.build(asdict(cfg.predatory), mrio, regimes, dtype) if cfg.predatory.enabled else None
+    specs = ModuleSpecs(
+        chain=chain,
+        week_slots=jnp.zeros((weeks_of(horizon),), dtype),
+        tariffs=tariff_spec,
+        licensing=lic_spec,
+        halts=halts.build(asdict(cfg.halts), mrio, dtype) if cfg.halts.enabled else None,
+        outages=outages.build(asdict(cfg.outages), mrio, horizon, dtype) if cfg.outages.enabled else None,
+        equipment=equipment.build(asdict(cfg.equipment), mrio, regimes, dtype) if cfg.equipment.enabled else None,
+        diversion=diversion.build(asdict(cfg.diversion), mrio, tariff_tensor, dtype) if cfg.diversion.enabled else None,
+        predatory=pred,
+    )
+    targets = () if pred is None else tuple(int(i) for i in np.asarray(pred.targets).argmax(axis=1))
+    return specs, ModuleLabels(enabled, regimes, labels.tariffs, groups, monitored, targets)
+
+
+_DRAWS = (
+    ("tariffs", tariffs.draw),
+    ("licensing", licensing.draw),
+    ("halts", halts.draw),
+    ("outages", outages.draw),
+    ("equipment", equipment.draw),
+    ("diversion", diversion.draw),
+    ("predatory", predatory.draw),
+)
+
+
+class PathInfo(NamedTuple):
+    """What a path's shocks were, for the outputs (one path)."""
+
+    regime: jax.Array  # (W,) int32
+    tariff: jax.Array  # (W,) int32
+    closed_day: jax.Array  # (J,) day each predatory-pricing target closed (inf: never); (0,) if off
+
+
+def draw(specs: ModuleSpecs, key: jax.Array, post_p: jax.Array, post_share: jax.Array) -> tuple[tuple, PathInfo]:
+    """One path's module values (each with ``channels(t)``) and its :class:`PathInfo`."""
+    W = specs.week_slots.shape[0]
+    g, k = regime.sample_chain(jax.random.fold_in(key, 1_000_003 + CHAIN_TAG), specs.chain, W)
+    ctx = Context(regime=g, tariff=k, post_p=post_p, post_share=post_share)
+    parts = []
+    closed = jnp.zeros((0,), specs.week_slots.dtype)
+    for name, fn in _DRAWS:
+        spec = getattr(specs, name)
+        if spec is not None:
+            part = fn(spec, key, ctx)
+            parts.append(part)
+            if name == "predatory":
+                closed = part.closed_day
+    return tuple(parts), PathInfo(regime=g, tariff=k, closed_day=closed)
