@@ -67,7 +67,7 @@ def run_chunk(
     # compiles the same per-path arithmetic for every chunk size: results are bit-identical.
     groups = path_ids.reshape(-1, width)
     summary, (scalars, details, info) = jax.lax.map(jax.vmap(one_path), groups)
-    flat = lambda a: a.reshape((-1, *a.shape[2:]))  # noqa: E731
+    flat = lambda a: a.reshape((a.shape[0] * a.shape[1], *a.shape[2:]))  # noqa: E731
     summary = jax.tree.map(flat, summary)
     details = None if details is None else jax.tree.map(flat, details)
     info = None if info is None else jax.tree.map(flat, info)

@@ -278,8 +278,9 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         year_to_day=cfg.model.year_to_day,
         attrs=attrs,
         flow_base=res.flow_base,
-        month_labels=month_labels(cfg.scenario.start_date, res.flow_base.shape[0]),
+        month_labels=month_labels(cfg.scenario.start_date if cfg.scenario else None, res.flow_base.shape[0]),
         direct=metrics.direct,
+        labels=prep.labels,
     )
     path = write_atomic(ds, Path(run_dir) / "results.nc")
     print_summary(ds, top_n=mt.top_n)

@@ -332,5 +332,5 @@ def test_bad_phi(phi):
 
 def test_bad_controlled_mask(ree_world):
     with pytest.raises(InputError) as err:
-        content.chinese_content(ree_world, np.zeros(ree_world.n))  # float, not bool
+        content.chinese_content(ree_world, np.full(ree_world.n, 1.5))  # a share above 1
     assert err.value.field == "controlled"

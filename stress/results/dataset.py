@@ -62,11 +62,14 @@ def to_dataset(
     flow_base: np.ndarray | None = None,
     month_labels: list[str] | None = None,
     direct: tuple[int, ...] = (),
+    labels: Any = None,
 ) -> xr.Dataset:
     """Build the run's Dataset from the engine's accumulators and retained per-path scalars.
 
     Crashed paths (a stock went negative or NaN) are left out of every statistic and counted in
-    ``crashed_paths``; the statistics use the ``n_paths_counted`` others.
+    ``crashed_paths``; the statistics use the ``n_paths_counted`` others. ``labels``
+    (:class:`stress.shocks.assemble.ModuleLabels`) names the shock modules' regimes, tariff
+    levels and predatory-pricing targets when modules ran.
     """
     R, p = len(mrio.regions), len(mrio.sectors)
     q = np.asarray(quantiles, float)
@@ -123,6 +126,7 @@ def to_dataset(
         ),
         "crashed_paths": _var((), np.int64(acc.crashed), "1", "paths in which a stock went negative or NaN (left out of every statistic)"),
     }
+    data.update(_shock_outputs(acc, mrio, count, q, horizon, labels, grid, rs))
     wl, dl = kept[:, 2 * R], kept[:, 2 * R + 2]
     if direct and dl.mean() > 0:
         amp = wl.mean() / dl.mean()
@@ -186,12 +190,67 @@ def to_dataset(
         "quantile": ("quantile", q, {"units": "1", "long_name": "probability level"}),
         "week": ("week", np.arange(1, halt.shape[1] + 1), {"units": "week", "long_name": "weeks since day 0"}),
     }
+    if labels is not None and labels.enabled:
+        coords["regime"] = ("regime", list(labels.regimes), {"long_name": "state of China's export-control regime"})
+        coords["tariff_level"] = ("tariff_level", list(labels.tariff_levels), {"long_name": "US-China tariff level"})
+        coords["model_week"] = ("model_week", np.arange(acc.regime_weeks.shape[0]), {"units": "week", "long_name": "week index from day 0 (days 7w .. 7w + 6)"})
+        if labels.predatory_targets:
+            coords["closable"] = ("closable", [f"{mrio.regions[i // p]}/{mrio.sectors[i % p]}" for i in labels.predatory_targets])
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({k: netcdf_attr(v) for k, v in attrs.items()})
     ds.attrs["crashed_paths"] = int(acc.crashed)
     ds.attrs["n_paths_counted"] = count
     ds.attrs["Conventions"] = "CF-1.10"
     return ds
+
+
+def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, horizon: int, labels: Any, grid: Any, rs: tuple[str, str]) -> dict[str, xr.Variable]:
+    """Prices, time to recover, tariff revenue, price costs, regime occupancy and closures."""
+    from stress.metrics import PRICE_BINS, PRICE_HI, PRICE_LO
+
+    unit = mrio.unit
+    n_ = max(count, 1)
+    W = acc.recover_week.shape[1] - 2
+    rec = acc.recover_week
+    halted = rec[:, :W].sum(axis=1) + rec[:, W + 1]  # paths with a halt
+    recovered_cdf = np.cumsum(rec[:, :W], axis=1) / np.maximum(halted, 1)[:, None]
+    reached = recovered_cdf >= 0.5
+    ttr_median = np.where(halted == 0, np.nan, np.where(reached.any(axis=1), reached.argmax(axis=1) + 1.0, np.inf))
+    out = {
+        "price_rise_mean": _var(rs, grid(acc.price_sum / FIXED_POINT / n_), "1", "expected mean producer price index over the horizon, minus 1"),
+        "price_rise_quantile": _var(
+            ("quantile", *rs),
+            grid(histogram_quantiles(acc.price_hist, q, PRICE_LO, PRICE_HI)),
+            "1",
+            "quantile of the path's mean producer price rise over the horizon",
+            method=f"histogram sketch, exact to one bin width {(PRICE_HI - PRICE_LO) / PRICE_BINS:g}",
+        ),
+        "weeks_to_recover_median": _var(
+            rs,
+            grid(ttr_median),
+            "week",
+            "median weeks from the first plant halt to the end of the last input-constrained day (time to recover), "
+            "among paths with a halt; inf: most are not recovered by the horizon; NaN: no halt",
+        ),
+        "recovered_probability": _var(
+            rs,
+            grid(np.where(halted > 0, rec[:, :W].sum(axis=1) / np.maximum(halted, 1), np.nan)),
+            "1",
+            "share of the paths with a plant halt whose output is no longer input-constrained by the horizon's end",
+        ),
+        "tariff_revenue_mean": _var(("region",), acc.revenue_sum / FIXED_POINT / n_, unit, "expected extra tariff revenue collected by each importing region"),
+        "price_cost_mean": _var(
+            ("region",), acc.price_cost_sum / FIXED_POINT / n_, unit, "expected extra cost of higher delivered prices (tariffs included) to each region's buyers"
+        ),
+    }
+    if labels is not None and labels.enabled:
+        out["regime_occupancy"] = _var(("model_week", "regime"), acc.regime_weeks / n_, "1", "share of paths in each export-control regime, by week")
+        out["tariff_occupancy"] = _var(("model_week", "tariff_level"), acc.tariff_weeks / n_, "1", "share of paths at each tariff level, by week")
+        if labels.predatory_targets:
+            out["closure_probability"] = _var(
+                ("closable",), acc.closed / n_, "1", "probability that the industry outside China closes capacity under predatory pricing within the horizon"
+            )
+    return out
 
 
 def _median_week(counts: np.ndarray) -> np.ndarray:

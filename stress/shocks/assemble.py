@@ -72,7 +72,7 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
         from stress.shocks import prices
 
         rules = [(tar["levels"][k] or {}).get("rules") or [] for k in labels.tariffs]
-        price, tariff_tensor = prices.price_table(rules, mrio, "shocks.tariffs.levels")
+        price, tariff_tensor = prices.price_table(rules, mrio, "shocks.tariffs.levels", names=list(labels.tariffs))
         tariff_spec = tariffs.TariffSpec(price=jnp.asarray(price, dtype), tariff=jnp.asarray(tariff_tensor, dtype))
     lic_spec, groups, monitored = None, (), ()
     if shocks_cfg.licensing.enabled:

@@ -11,8 +11,8 @@ draw); a regime also sets a multiplier on the weekly approval hazard, a review d
 it is a full cut-off (no approvals, every licence revoked).
 
 Per path, group and destination the licensed volume is ``A`` equal application slots. A slot is
-pending while the regime licenses the group; after the regime's review delay (counted from the
-start of the current licensing spell) it is approved at the end of each week with probability
+pending while the regime licenses the group; once the regime's review delay (counted from the
+start of the current licensing spell) is over, it is approved at the start of each week with probability
 ``1 - (1 - p_r) ** (m_g h_r)``: ``p_r`` the destination's weekly probability (the posterior
 draw's where it covers ``r``, else a draw from Beta(``approval_a``, ``approval_b``)), ``m_g`` the
 regime's multiplier and ``h_r`` the destination's relative hazard (fast-track channels).
@@ -106,16 +106,16 @@ def draw(spec: LicensingSpec, key: jax.Array, ctx: Context) -> LicensingPath:
         cut = spec.cutoff[g]
         # a new licensing spell: the group was free, or a cut-off ended
         fresh = (on & ~prev_on) | (prev_cut & ~cut)
-        since = jnp.where(fresh, 0, since)
+        since = jnp.where(fresh, 0, since)  # whole weeks of the spell before this one
         approved = approved & (on & ~cut & ~fresh)[..., None]
-        closed = scope * (1 - approved.mean(axis=-1))
-        # decisions at the end of the week
-        weeks_done = since + 1
-        eligible = on & ~cut & (7.0 * weeks_done >= spec.review_days[g])
-        q = jnp.exp(log_q * spec.approval[g] * spec.dest_hazard.astype(f64))  # (R,) no-approval probability
+        # decisions at the start of the week, once the review is over
+        eligible = on & ~cut & (7.0 * since >= spec.review_days[g])
+        rate = spec.approval[g] * spec.dest_hazard.astype(f64)  # (R,)
+        q = jnp.where(rate > 0, jnp.exp(log_q * jnp.where(rate > 0, rate, 1.0)), 1.0)  # (R,) no-approval probability
         u = jr.uniform(jr.fold_in(k_weeks, w), (L, R, A), f64)
         approved = approved | (eligible[..., None] & (u >= q[None, :, None]))
-        return (approved, weeks_done, on, cut), closed
+        closed = scope * ((A - approved.sum(axis=-1)) / A)  # exact 0 when every slot is approved
+        return (approved, since + 1, on, cut), closed
 
     W = ctx.regime.shape[0]
     init = (jnp.zeros((L, R, A), bool), jnp.zeros((L, R), jnp.int32), jnp.zeros((L, R), bool), jnp.zeros((), bool))

@@ -203,7 +203,7 @@ def leontief_prices(mrio: Mrio, tariff: np.ndarray, *, field: str = "tariff") ->
     return np.linalg.solve(eye - At.T, v)
 
 
-def price_table(levels: list[list[dict]], mrio: Mrio, field: str) -> tuple[np.ndarray, np.ndarray]:
+def price_table(levels: list[list[dict]], mrio: Mrio, field: str, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Producer prices and tariff matrices of every tariff level.
 
     Parameters
@@ -213,7 +213,8 @@ def price_table(levels: list[list[dict]], mrio: Mrio, field: str) -> tuple[np.nd
     mrio
         The world.
     field
-        Name of the setting; level ``k``'s rule ``j`` is ``f"{field}[{k}][{j}]"``.
+        Name of the setting; level ``k``'s rule ``j`` is ``f"{field}[{k}][{j}]"``, or
+        ``f"{field}.{names[k]}.rules[{j}]"`` with ``names``.
 
     Returns
     -------
@@ -222,6 +223,7 @@ def price_table(levels: list[list[dict]], mrio: Mrio, field: str) -> tuple[np.nd
     """
     if not isinstance(levels, list | tuple) or not levels:
         raise InputError(field, levels, "a non-empty list of tariff levels, each a list of rules")
-    tariffs = np.stack([tariff_matrix(rules, mrio, f"{field}[{k}]") for k, rules in enumerate(levels)])
-    prices = np.stack([leontief_prices(mrio, T, field=f"{field}[{k}]") for k, T in enumerate(tariffs)])
+    where = [f"{field}[{k}]" if names is None else f"{field}.{names[k]}.rules" for k in range(len(levels))]
+    tariffs = np.stack([tariff_matrix(rules, mrio, where[k]) for k, rules in enumerate(levels)])
+    prices = np.stack([leontief_prices(mrio, T, field=where[k]) for k, T in enumerate(tariffs)])
     return prices, tariffs
