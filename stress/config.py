@@ -53,8 +53,8 @@ class ModelConfig:
     order_type: str = "alt"
     boario_quirks: bool = True
     year_to_day: float = 365.0
-    demand_elasticity: float = 0.5
-    substitution_elasticity: float = 1.0
+    demand_elasticity: float = 0.5  # configs/model/ario.yaml gives the sources
+    substitution_elasticity: float = 0.5
 
 
 @dataclass

@@ -490,7 +490,15 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
     focus = ds.attrs.get("focus_sector", "")
     if focus and focus in list(ds.sector.values):
         t3 = Table(title=f"{focus} by region")
-        for col in ("region", "expected loss, share of output", f"q{pick[-1] * 100:g} share", f"P(halt ≤ {week8} wk)", "P(halt in horizon)", "median weeks to halt"):
+        for col in (
+            "region",
+            "expected loss, share of output",
+            f"q{pick[-1] * 100:g} share",
+            f"P(halt ≤ {week8} wk)",
+            "P(halt in horizon)",
+            "median weeks to halt",
+            "median weeks to recover",
+        ):
             t3.add_column(col, justify="left" if col == "region" else "right")
         for r in ds.region.values:
             sub = ds.sel(region=r, sector=focus)
@@ -503,9 +511,49 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
                 f"{float(sub.halt_probability.sel(week=week8)):.1%}",
                 f"{float(sub.halt_probability.sel(week=last)):.1%}",
                 f"{float(sub.weeks_to_first_halt_median):g}",
+                f"{float(sub.weeks_to_recover_median):g}",
             )
         console.print(t3)
     console.print(
         f"A halt is a first plant halt as reported in 2025: output cut by missing inputs by more than "
         f"{100 * float(ds.attrs.get('constraint_threshold', 0.01)):g} % of what demand and capacity allow."
     )
+    print_shock_summary(ds, console, top_n)
+
+
+def print_shock_summary(ds: xr.Dataset, console: Any, top_n: int = 10) -> None:
+    """Prices, tariffs, regimes and closures, where the run's shocks moved them."""
+    from rich.table import Table
+
+    unit = ds.attrs.get("money_unit", "")
+    rise = ds.price_rise_mean.stack(node=("region", "sector"))
+    if float(np.abs(rise).max()) > 1e-6:
+        order = np.argsort(-rise.values, kind="stable")[:top_n]
+        q = list(ds["quantile"].values)
+        t = Table(title="Largest producer price rises (mean over the horizon, against the table's year)")
+        for col in ("region", "sector", "mean rise", f"q{q[-1] * 100:g}"):
+            t.add_column(col, justify="left" if col in ("region", "sector") else "right")
+        for k in order:
+            r, s = rise.node.values[k]
+            sub = ds.sel(region=r, sector=s)
+            t.add_row(r, s, f"{float(sub.price_rise_mean):+.2%}", f"{float(sub.price_rise_quantile.sel(quantile=q[-1])):+.2%}")
+        console.print(t)
+    if float(np.abs(ds.tariff_revenue_mean).sum() + np.abs(ds.price_cost_mean).sum()) > 0:
+        cells = ", ".join(
+            f"{r} {float(ds.tariff_revenue_mean.sel(region=r)):,.1f} / {float(ds.price_cost_mean.sel(region=r)):,.1f}"
+            for r in ds.region.values
+            if abs(float(ds.price_cost_mean.sel(region=r))) + abs(float(ds.tariff_revenue_mean.sel(region=r))) > 1e-9
+        )
+        console.print(f"Expected extra tariff revenue / cost of higher delivered prices by region, {unit}: {cells}")
+    if "regime_occupancy" in ds and ds.regime.size > 1:
+        occ = ds.regime_occupancy
+        last = occ.isel(model_week=-1)
+        mean = occ.mean("model_week")
+        cells = ", ".join(f"{g} {float(mean.sel(regime=g)):.0%} (end {float(last.sel(regime=g)):.0%})" for g in occ.regime.values)
+        console.print(f"Export-control regime, share of path-weeks (and of paths in the last week): {cells}")
+        if ds.tariff_level.size > 1:
+            tm = ds.tariff_occupancy.mean("model_week")
+            console.print("Tariff level, share of path-weeks: " + ", ".join(f"{k} {float(tm.sel(tariff_level=k)):.0%}" for k in tm.tariff_level.values))
+    if "closure_probability" in ds:
+        cells = ", ".join(f"{c} {float(ds.closure_probability.sel(closable=c)):.1%}" for c in ds.closable.values)
+        console.print(f"Probability of a closure under predatory pricing within the horizon: {cells}")

@@ -411,13 +411,18 @@ class Ario:
         p, n = tables.AS.shape
         R = n // p
         S, O, alpha, X_prev, ch = state.S, state.O, state.alpha, state.X_prev, state.ch
+        # The export cut-off alone moves no price and halts no plant: those steps are skipped
+        # (statically, at trace time), which changes no number.
+        plain = isinstance(dis, Disruption)
 
         # E: today's channels (computed at the end of yesterday's step): licences, prices
         beta = ch.beta  # (n, R)
         delivered = _delivered(ch)  # (n, R)
         O_eff = O  # placed yesterday under today's licences and prices (split_orders)
         fd_beta = jnp.take(beta, tables.fd_region, axis=1)
-        Y_eff = tables.Y0 * fd_beta * jnp.take(delivered, tables.fd_region, axis=1) ** (-params.demand_elasticity)
+        Y_eff = tables.Y0 * fd_beta
+        if not plain:
+            Y_eff = Y_eff * jnp.take(delivered, tables.fd_region, axis=1) ** (-params.demand_elasticity)
         D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
         # A: overproduction, first updated at t = 2 (pairs D(t) with X(t-1))
@@ -436,11 +441,13 @@ class Ario:
         # H: plant halts. The part of j's output that needs q stops while rho_qj < halt_below_j,
         # stays down restart_lag_j days after the input is back, then loses penalty_j of its
         # output for penalty_days_j days (re-sequencing). Neutral channels change nothing.
-        halted = rho < ch.halt_below[None, :]
-        clock = jnp.where(halted | state.halted, 0.0, state.clock + 1)
-        lag, pen_days = ch.restart_lag[None, :], ch.penalty_days[None, :]
-        factor = jnp.where(halted | (clock < lag), 0.0, jnp.where(clock < lag + pen_days, 1 - ch.penalty[None, :], 1.0))
-        rho = rho * factor
+        halted, clock = state.halted, state.clock
+        if not plain:
+            halted = rho < ch.halt_below[None, :]
+            clock = jnp.where(halted | state.halted, 0.0, state.clock + 1)
+            lag, pen_days = ch.restart_lag[None, :], ch.penalty_days[None, :]
+            factor = jnp.where(halted | (clock < lag), 0.0, jnp.where(clock < lag + pen_days, 1 - ch.penalty[None, :], 1.0))
+            rho = rho * factor
         partial = tables.crit != 1
         r = jnp.where(partial, 1 - tables.crit * (1 - rho), rho)
         input_ratio = r.min(axis=0)
@@ -472,12 +479,17 @@ class Ario:
             w = tables.Z0 * cap_ratio[:, None]
         else:
             w = tables.split0
-        w, _ = _price_weights(w, ch_next, params.substitution_elasticity)
+        if not plain:
+            w, _ = _price_weights(w, ch_next, params.substitution_elasticity)
         O_next = split_orders(w, N, ch_next.beta, p)
 
         # Deliveries by buyer region; extra tariff revenue and price cost of each region.
         deliveries = G_int.reshape(n, R, p).sum(axis=2) + G_fd.reshape(n, R, -1).sum(axis=2)
-        valued = deliveries * ch.price[:, None]
+        if plain:
+            revenue = price_cost = jnp.zeros((R,), X.dtype)
+        else:
+            revenue = (deliveries * ch.price[:, None] * ch.tariff).sum(axis=0)
+            price_cost = (deliveries * (delivered - 1)).sum(axis=0)
         record = Record(
             production=X,
             production_capacity=cap,
@@ -488,8 +500,8 @@ class Ario:
             input_ratio=input_ratio,
             deliveries=deliveries,
             price=ch.price,
-            tariff_revenue=(valued * ch.tariff).sum(axis=0),
-            price_cost=(deliveries * (delivered - 1)).sum(axis=0),
+            tariff_revenue=revenue,
+            price_cost=price_cost,
             crashed=crashed,
         )
         new = State(S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed, ch=ch_next, halted=halted, clock=clock)
