@@ -35,6 +35,37 @@ Extension: partial criticality
 output that needs ``q`` draws on its stock: the use is ``AS * X * rho / r`` (``AS * X`` where
 ``c = 1``, which is ARIO).
 
+Extension: shock channels (prices, tariffs, markdowns, capacity, plant halts)
+---------------------------------------------------------------------------
+The kernel's generic shock channels (:mod:`stress.shocks.base`) are given to :func:`simulate`
+as a :class:`ChannelSchedule`: per-day arrays over days ``0 .. T`` (``T + 1`` rows) of the
+capacity factor ``capacity`` (n,), licensed shares ``beta`` (n, R), producer prices ``price``
+(n,), tariffs ``tariff`` (n, R) and markdowns ``markdown`` (n, R), and the halt settings
+``halt_below``, ``restart_lag``, ``penalty``, ``penalty_days`` (n,) (constant, or per day).
+With the delivered price ``pi[i, r] = price[i] (1 + tariff[i, r]) markdown[i, r]`` of day t:
+
+* final demand of region ``r`` for ``i`` is ``Y0[i, c] beta[i, r] pi[i, r] ** -eps`` for every
+  column ``c`` of region ``r`` (``eps``: ``demand_elasticity``);
+* capacity is ``X0 (1 - Delta(t)) capacity(t) alpha``;
+* the orders placed on day ``t`` for day ``t + 1`` weight supplier ``i`` of buyer ``j`` by
+  ``w[i, j] pi_{t+1}[i, region(j)] ** -sigma`` (``sigma``: ``substitution_elasticity``;
+  ``w`` is ``Z0 cap / X0`` as in ARIO), then split them under ``beta(t + 1)``; the initial
+  orders are ``Z0`` split the same way with day 0's channels (``Z0`` itself when ``beta(0)`` is
+  all ones and every price factor ``pi ** -sigma`` is exactly 1);
+* plant halts (step H, after rho): ``halted = rho < halt_below[j]``; a clock counts the days
+  since the input came back (0 on a halted day and on the day after the last halted one;
+  ``inf`` before any halt); the part of ``j``'s output that needs ``q`` runs at 0 while halted
+  or while ``clock < restart_lag[j]``, at ``1 - penalty[j]`` while
+  ``clock < restart_lag[j] + penalty_days[j]``, else at 1: ``rho <- rho * factor``, then
+  ``r``, the production and the use follow as without halts;
+* records: ``deliveries`` (n, R) (intermediate deliveries summed over the buyer sectors of a
+  region plus final-demand deliveries summed over its categories), ``price`` (n,),
+  ``tariff_revenue`` (R,) ``= sum_i deliveries[i, r] price[i] tariff[i, r]`` and
+  ``price_cost`` (R,) ``= sum_i deliveries[i, r] (pi[i, r] - 1)``.
+
+With every channel neutral (capacity, beta, price, markdown 1; tariff, halt settings 0) and
+``eps = sigma = 0`` every factor above is exactly 1 and the run is bit-identical to BoARIO's.
+
 Notation (ARIO.md symbol → variable name)
 -----------------------------------------
 
@@ -102,10 +133,13 @@ from stress.errors import InputError
 __all__ = [
     "Prepared",
     "State",
+    "DayChannels",
+    "ChannelSchedule",
     "prepare",
     "initial_state",
     "capacity_loss_schedule",
     "step",
+    "licensed_orders",
     "simulate",
 ]
 
@@ -213,12 +247,93 @@ class State(NamedTuple):
         Overproduction factor of the previous step.
     X_prev : ndarray, shape (n,)
         Realised production of the previous step.
+    halted : ndarray of bool, shape (p, n), optional
+        Whether input ``q`` of buyer ``j`` was below its halt threshold in the previous step
+        (``None``: never).
+    clock : ndarray, shape (p, n), optional
+        Days since that input came back (``inf``: never halted; ``None``: all ``inf``).
     """
 
     S: np.ndarray
     O: np.ndarray
     alpha: np.ndarray
     X_prev: np.ndarray
+    halted: np.ndarray | None = None
+    clock: np.ndarray | None = None
+
+
+class DayChannels(NamedTuple):
+    """One day's channel values (:mod:`stress.shocks.base`), as :func:`step` reads them.
+
+    Every field is a NumPy array: ``capacity``, ``price``, ``halt_below``, ``restart_lag``,
+    ``penalty``, ``penalty_days`` of shape (n,); ``beta``, ``tariff``, ``markdown`` of shape
+    (n, R). Build a neutral day with :meth:`neutral`.
+    """
+
+    capacity: np.ndarray
+    beta: np.ndarray
+    price: np.ndarray
+    tariff: np.ndarray
+    markdown: np.ndarray
+    halt_below: np.ndarray
+    restart_lag: np.ndarray
+    penalty: np.ndarray
+    penalty_days: np.ndarray
+
+    @staticmethod
+    def neutral(n: int, R: int) -> DayChannels:
+        return DayChannels(
+            capacity=np.ones(n),
+            beta=np.ones((n, R)),
+            price=np.ones(n),
+            tariff=np.zeros((n, R)),
+            markdown=np.ones((n, R)),
+            halt_below=np.zeros(n),
+            restart_lag=np.zeros(n),
+            penalty=np.zeros(n),
+            penalty_days=np.zeros(n),
+        )
+
+    def delivered(self) -> np.ndarray:
+        """Delivered price index ``pi[i, r] = price[i] (1 + tariff[i, r]) markdown[i, r]``."""
+        return self.price[:, None] * (1.0 + self.tariff) * self.markdown
+
+
+class ChannelSchedule(NamedTuple):
+    """Channel values of one path for days ``0 .. T`` (argument of :func:`simulate`).
+
+    Each field is ``None`` (neutral), one day's value (used on every day) or ``T + 1`` rows, one
+    per day ``0 .. T``:
+
+    ==============  ================  ==================  =======
+    field           one day           per day             neutral
+    ==============  ================  ==================  =======
+    capacity        (n,)              (T + 1, n)          1
+    beta            (n, R)            (T + 1, n, R)       1
+    price           (n,)              (T + 1, n)          1
+    tariff          (n, R)            (T + 1, n, R)       0
+    markdown        (n, R)            (T + 1, n, R)       1
+    halt_below      (n,)              (T + 1, n)          0
+    restart_lag     (n,)              (T + 1, n)          0
+    penalty         (n,)              (T + 1, n)          0
+    penalty_days    (n,)              (T + 1, n)          0
+    ==============  ================  ==================  =======
+
+    Step ``t`` reads day ``t`` (capacity, final demand, halts, records) and day ``t + 1`` (the
+    orders it places); the initial orders read day 0. ``capacity`` multiplies
+    ``1 - delta_schedule[t]`` and ``beta`` multiplies ``beta_schedule`` when both are given
+    (the channels' composition rule).
+    """
+
+    capacity: np.ndarray | None = None
+    beta: np.ndarray | None = None
+    price: np.ndarray | None = None
+    tariff: np.ndarray | None = None
+    markdown: np.ndarray | None = None
+    halt_below: np.ndarray | None = None
+    restart_lag: np.ndarray | None = None
+    penalty: np.ndarray | None = None
+    penalty_days: np.ndarray | None = None
 
 
 def prepare(
@@ -371,7 +486,7 @@ def initial_state(prep: Prepared) -> State:
     """Initial state of ARIO.md §3.
 
     Stocks at the full target ``s * AS * X0`` (no psi), orders ``O = Z0``, ``alpha = 1``
-    (``alpha_base``) and previous production ``X0``.
+    (``alpha_base``), previous production ``X0``, nothing halted (clocks at ``inf``).
 
     Parameters
     ----------
@@ -387,6 +502,8 @@ def initial_state(prep: Prepared) -> State:
         O=np.array(prep.Z0, copy=True),
         alpha=np.full(prep.n, prep.alpha_base),
         X_prev=np.array(prep.X0, copy=True),
+        halted=np.zeros((prep.n_sectors, prep.n), dtype=bool),
+        clock=np.full((prep.n_sectors, prep.n), np.inf),
     )
 
 
@@ -499,6 +616,25 @@ def _as_beta(beta, n: int, R: int, name: str) -> np.ndarray | None:
     return b
 
 
+def _day_or_neutral(day, n: int, R: int, name: str) -> DayChannels:
+    if day is None:
+        return DayChannels.neutral(n, R)
+    if not isinstance(day, DayChannels):
+        raise InputError(name, type(day).__name__, "a DayChannels (or None)")
+    shapes = {"beta": (n, R), "tariff": (n, R), "markdown": (n, R)}
+    for field in DayChannels._fields:
+        a = np.asarray(getattr(day, field), dtype=float)
+        if a.shape != shapes.get(field, (n,)):
+            raise InputError(f"{name}.{field}", a.shape, str(shapes.get(field, (n,))))
+    return DayChannels(*(np.asarray(getattr(day, f), dtype=float) for f in DayChannels._fields))
+
+
+def _price_factor(prep: Prepared, day: DayChannels, sigma: float) -> np.ndarray:
+    """``pi[i, region(j)] ** -sigma`` for every supplier ``i`` and buyer ``j``, shape (n, n)."""
+    pi = day.delivered()  # (n, R)
+    return pi[:, prep.region_of] ** (-sigma)
+
+
 def step(
     prep: Prepared,
     state: State,
@@ -506,15 +642,20 @@ def step(
     delta_t=None,
     beta_t=None,
     beta_next=None,
+    *,
+    day: DayChannels | None = None,
+    day_next: DayChannels | None = None,
+    demand_elasticity: float = 0.0,
+    substitution_elasticity: float = 0.0,
 ) -> tuple[State, dict]:
-    r"""Advance one path by one day: ARIO.md §5.1 (E → A → P → D → R → Q) plus export limits.
+    r"""Advance one path by one day: ARIO.md §5.1 (E → A → P → H → D → R → Q) plus extensions.
 
     Parameters
     ----------
     prep : Prepared
         Output of :func:`prepare`.
     state : State
-        ``S(t)``, ``O(t)``, ``alpha(t-1)``, ``X(t-1)``. Not modified.
+        ``S(t)``, ``O(t)``, ``alpha(t-1)``, ``X(t-1)``, halt flags and clocks. Not modified.
     t : int
         Step index (BoARIO's ``current_temporal_unit``); ``alpha`` is updated from ``t = 2``.
     delta_t : array_like, shape (n,), optional
@@ -525,32 +666,54 @@ def step(
     beta_next : array_like, shape (n, R), optional
         Availability on day ``t + 1``, used to weight suppliers in the orders for ``t + 1``.
         Default 1.
+    day, day_next : DayChannels, optional
+        Channels of day ``t`` and ``t + 1`` (module docstring). Default neutral. Their
+        ``capacity`` multiplies ``1 - delta_t`` and their ``beta`` multiplies ``beta_t`` /
+        ``beta_next``.
+    demand_elasticity, substitution_elasticity : float, default 0
+        ``eps`` and ``sigma`` of the module docstring.
 
     Returns
     -------
     new_state : State
-        ``S(t+1)``, ``O(t+1)``, ``alpha(t)``, ``X(t)``.
+        ``S(t+1)``, ``O(t+1)``, ``alpha(t)``, ``X(t)``, halt flags and clocks of day t.
     record : dict of ndarray
         ``production`` X(t); ``production_capacity`` cap(t); ``production_opt`` Xopt(t);
         ``overproduction`` alpha(t); ``demand`` D(t) (effective); ``intermediate_demand``
         rowsum of the effective orders; ``stocks`` S(t) before production;
-        ``final_demand_undist`` unmet final demand summed over final-demand columns,
-        by supplier industry (n,); ``final_demand_unmet`` the same by consumer region x
-        product, flattened region-major (n,); ``crashed`` True if a stock of S(t+1) is
-        negative or NaN.
+        ``final_demand_undist`` unmet final demand (``Y0`` less deliveries) summed over
+        final-demand columns, by supplier industry (n,); ``final_demand_unmet`` the same by
+        consumer region x product, flattened region-major (n,); ``input_ratio`` X / Xopt
+        (n,); ``halted`` (p, n) input below its halt threshold (1.0) or not (0.0);
+        ``halt_factor`` (p, n) the factor applied to rho; ``deliveries`` (n, R); ``price``
+        (n,); ``tariff_revenue`` and ``price_cost`` (R,); ``crashed`` True if a stock of
+        S(t+1) is negative or NaN.
     """
     p, R, n = prep.n_sectors, prep.n_regions, prep.n
-    S, O, alpha, X_prev = state
+    S, O, alpha, X_prev = state.S, state.O, state.alpha, state.X_prev
+    halted_prev = np.zeros((p, n), dtype=bool) if state.halted is None else np.asarray(state.halted, dtype=bool)
+    clock_prev = np.full((p, n), np.inf) if state.clock is None else np.asarray(state.clock, dtype=float)
     Y0, X0, AS = prep.Y0, prep.X0, prep.AS
     bt = _as_beta(beta_t, n, R, "beta_t")
     bn = _as_beta(beta_next, n, R, "beta_next")
+    ch = _day_or_neutral(day, n, R, "day")
+    ch_next = _day_or_neutral(day_next, n, R, "day_next")
+    eps, sig = float(demand_elasticity), float(substitution_elasticity)
+    # licences: the day's channel times the explicit schedule
+    if day is not None:
+        bt = ch.beta if bt is None else bt * ch.beta
+    if day_next is not None:
+        bn = ch_next.beta if bn is None else bn * ch_next.beta
 
     # E. events: Delta(t) is precomputed (lag and rounding included).
     delta = np.zeros(n) if delta_t is None else np.asarray(delta_t, dtype=float)
+    pi = ch.delivered()  # (n, R) delivered price of day t
 
-    # Orders already respect today's licences; final demand cannot re-split.
+    # Orders already respect today's licences and prices; final demand cannot re-split.
     O_eff = O
     Y_eff = Y0 if bt is None else Y0 * bt[:, prep.fd_region_of]
+    if day is not None:
+        Y_eff = Y_eff * pi[:, prep.fd_region_of] ** (-eps)
     D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
     # A. overproduction (from t = 2), compared with LAST step's production.
@@ -564,17 +727,38 @@ def step(
         alpha = np.array(alpha, dtype=float, copy=True)
 
     # P. production: capacity, demand, then the psi inventory constraint on Xopt(t).
-    cap = X0 * (1.0 - delta) * alpha
+    cap_factor = 1.0 - delta if day is None else (1.0 - delta) * ch.capacity
+    cap = X0 * cap_factor * alpha
     Xopt = np.minimum(D, cap)
     C = prep.psi * prep.s * AS * Xopt[None, :]
     binding = prep.theta & (C != 0)
     rho = np.ones_like(C)
     rho[binding] = np.minimum(1.0, S[binding] / C[binding])
+
+    # H. plant halts, entry by entry: input q of buyer j below its threshold stops the part
+    # of j's output that needs q; after it comes back, restart_lag days down, then
+    # penalty_days days at 1 - penalty.
+    halted = np.zeros((p, n), dtype=bool)
+    clock = clock_prev + 1.0  # inf stays inf
+    factor = np.ones((p, n))
+    never = not halted_prev.any() and not np.any(rho < ch.halt_below[None, :]) and np.all(np.isinf(clock_prev))
+    for j in range(0 if never else n):  # (nothing to do when nothing ever halted)
+        lag, pen, pdays = ch.restart_lag[j], ch.penalty[j], ch.penalty_days[j]
+        for q in range(p):
+            halted[q, j] = rho[q, j] < ch.halt_below[j]
+            clock[q, j] = 0.0 if (halted[q, j] or halted_prev[q, j]) else clock_prev[q, j] + 1.0
+            if halted[q, j] or clock[q, j] < lag:
+                factor[q, j] = 0.0
+            elif clock[q, j] < lag + pdays:
+                factor[q, j] = 1.0 - pen
+    rho = rho * factor
+
     # partial criticality: only the share crit of the output needs the input
     partial = prep.crit != 1
     suff = rho.copy()
     suff[partial] = 1.0 - prep.crit[partial] * (1.0 - rho[partial])
-    X = Xopt * suff.min(axis=0)
+    input_ratio = suff.min(axis=0)
+    X = Xopt * input_ratio
 
     # D. proportional rationing of every demand column, then stocks.
     frac = _safe_div(X, D)
@@ -594,9 +778,19 @@ def step(
     F = prep.n_fd
     unmet = H.reshape(R, p, R, F).sum(axis=(0, 3)).T.reshape(n)  # (consumer region, product)
 
+    # Deliveries by buyer region, tariff revenue and price cost (valued at day t's prices).
+    deliveries = np.zeros((n, R))
+    for r in range(R):
+        deliveries[:, r] = G_int[:, prep.region_of == r].sum(axis=1) + G_fd[:, prep.fd_region_of == r].sum(axis=1)
+    tariff_revenue = np.zeros(R)
+    price_cost = np.zeros(R)
+    for r in range(R):
+        tariff_revenue[r] = np.sum(deliveries[:, r] * ch.price * ch.tariff[:, r])
+        price_cost[r] = np.sum(deliveries[:, r] * (pi[:, r] - 1.0))
+
     # R. event recovery: folded into the precomputed schedule.
 
-    # Q. orders for step t+1.
+    # Q. orders for step t+1, under the licences and delivered prices of day t+1.
     goal = prep.s * AS * Xopt[None, :]
     if np.allclose(S_new, goal, rtol=_RTOL, atol=_ATOL):
         gap = np.zeros_like(goal)
@@ -605,6 +799,8 @@ def step(
     Nq = gap + use
     cap_ratio = np.where(prep.cap_ratio_guard, 1.0, _safe_div(cap, X0))
     w = prep.Z0 * cap_ratio[:, None]
+    if day_next is not None:
+        w = w * _price_factor(prep, ch_next, sig)
     O_new = licensed_orders(prep, w, Nq, bn)
 
     record = {
@@ -617,9 +813,16 @@ def step(
         "stocks": np.array(S, copy=True),
         "final_demand_undist": undist,
         "final_demand_unmet": unmet,
+        "input_ratio": input_ratio,
+        "halted": halted.astype(float),
+        "halt_factor": factor,
+        "deliveries": deliveries,
+        "price": np.array(ch.price, copy=True),
+        "tariff_revenue": tariff_revenue,
+        "price_cost": price_cost,
         "crashed": crashed,
     }
-    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X), record
+    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock), record
 
 
 def licensed_orders(prep: Prepared, w: np.ndarray, Nq: np.ndarray, beta) -> np.ndarray:
@@ -657,10 +860,58 @@ _RECORD_SHAPES = {
     "stocks": "pn",
     "final_demand_undist": "n",
     "final_demand_unmet": "n",
+    "input_ratio": "n",
+    "halted": "pn",
+    "halt_factor": "pn",
+    "deliveries": "nR",
+    "price": "n",
+    "tariff_revenue": "R",
+    "price_cost": "R",
+}
+
+#: ChannelSchedule field -> (one day's shape as a key, neutral value)
+_CHANNEL_SPEC = {
+    "capacity": ("n", 1.0),
+    "beta": ("nR", 1.0),
+    "price": ("n", 1.0),
+    "tariff": ("nR", 0.0),
+    "markdown": ("nR", 1.0),
+    "halt_below": ("n", 0.0),
+    "restart_lag": ("n", 0.0),
+    "penalty": ("n", 0.0),
+    "penalty_days": ("n", 0.0),
 }
 
 
-def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) -> dict:
+def _channel_days(sched: ChannelSchedule, T: int, n: int, R: int) -> list[DayChannels]:
+    """The ``T + 1`` days of a :class:`ChannelSchedule`, each a full :class:`DayChannels`."""
+    if not isinstance(sched, ChannelSchedule):
+        raise InputError("channel_schedule", type(sched).__name__, "a ChannelSchedule")
+    per_day = {}
+    for field, (kind, neutral_value) in _CHANNEL_SPEC.items():
+        one = (n,) if kind == "n" else (n, R)
+        value = getattr(sched, field)
+        if value is None:
+            a = np.full((T + 1,) + one, neutral_value)
+        else:
+            a = np.asarray(value, dtype=float)
+            if a.shape == one:
+                a = np.broadcast_to(a, (T + 1,) + one)
+            if a.shape != (T + 1,) + one:
+                raise InputError(f"channel_schedule.{field}", a.shape, f"{one} or {(T + 1,) + one}")
+        per_day[field] = a
+    return [DayChannels(**{f: np.array(per_day[f][t]) for f in DayChannels._fields}) for t in range(T + 1)]
+
+
+def simulate(
+    prep: Prepared,
+    T: int,
+    delta_schedule=None,
+    beta_schedule=None,
+    channel_schedule: ChannelSchedule | None = None,
+    demand_elasticity: float = 0.0,
+    substitution_elasticity: float = 0.0,
+) -> dict:
     """Run one path for ``T`` days from the initial state of ARIO.md §3.
 
     Parameters
@@ -675,14 +926,24 @@ def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) ->
         Export availability per day (a 2-D array applies to every day). Default: all ones.
         Orders placed at step ``t`` use ``beta_schedule[t + 1]`` (the last row for
         ``t = T - 1``).
+    channel_schedule : ChannelSchedule, optional
+        Channel values for days ``0 .. T`` (see :class:`ChannelSchedule`): step ``t`` uses
+        day ``t`` and places its orders under day ``t + 1``; the initial orders are ``Z0``
+        split under day 0. Default: every channel neutral (plain ARIO / BoARIO).
+    demand_elasticity : float, default 0
+        ``eps``: final demand scales with ``pi ** -eps`` (needs ``channel_schedule``).
+    substitution_elasticity : float, default 0
+        ``sigma``: supplier weights scale with ``pi ** -sigma`` (needs ``channel_schedule``).
 
     Returns
     -------
     dict
         ``production``, ``production_capacity``, ``production_opt``, ``overproduction``,
         ``demand``, ``intermediate_demand``, ``final_demand_undist``,
-        ``final_demand_unmet``: arrays of shape (T, n); ``stocks``: (T, p, n) (before
-        production); ``crashed``: bool; ``crash_step``: step at which a stock became
+        ``final_demand_unmet``, ``input_ratio``, ``price``: arrays of shape (T, n);
+        ``stocks`` (before production), ``halted``, ``halt_factor``: (T, p, n);
+        ``deliveries``: (T, n, R); ``tariff_revenue``, ``price_cost``: (T, R) (see
+        :func:`step`); ``crashed``: bool; ``crash_step``: step at which a stock became
         negative or NaN (-1 if none). After a crash the loop stops: the crash step's row is
         filled, later rows are NaN (ARIO.md §7).
     """
@@ -700,12 +961,24 @@ def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) ->
             beta_schedule = np.broadcast_to(beta_schedule, (T, n, R))
         if beta_schedule.shape != (T, n, R):
             raise InputError("beta_schedule", beta_schedule.shape, f"({T}, {n}, {R}) or ({n}, {R})")
+    days = None if channel_schedule is None else _channel_days(channel_schedule, T, n, R)
+    if days is None and (demand_elasticity != 0 or substitution_elasticity != 0):
+        raise InputError("demand/substitution_elasticity", (demand_elasticity, substitution_elasticity), "a channel_schedule with prices")
 
-    out = {k: np.full((T, n) if shp == "n" else (T, p, n), np.nan) for k, shp in _RECORD_SHAPES.items()}
+    shape = {"n": (n,), "pn": (p, n), "nR": (n, R), "R": (R,)}
+    out = {k: np.full((T,) + shape[s], np.nan) for k, s in _RECORD_SHAPES.items()}
     state = initial_state(prep)
-    if beta_schedule is not None and np.any(beta_schedule[0] < 1):
+    # initial orders: Z0 split under day 0's licences and delivered prices
+    beta0 = None if beta_schedule is None else beta_schedule[0]
+    w0 = prep.Z0
+    if days is not None:
+        beta0 = days[0].beta if beta0 is None else beta0 * days[0].beta
+        factor0 = _price_factor(prep, days[0], float(substitution_elasticity))
+        if np.any(factor0 != 1):
+            w0 = prep.Z0 * factor0
+    if (beta0 is not None and np.any(beta0 < 1)) or w0 is not prep.Z0:
         Nq0 = prep.Z0.reshape(R, p, n).sum(axis=0)
-        state = state._replace(O=licensed_orders(prep, prep.Z0, Nq0, beta_schedule[0]))
+        state = state._replace(O=licensed_orders(prep, w0, Nq0, beta0))
     crash_step = -1
     for t in range(T):
         dt = None if delta_schedule is None else delta_schedule[t]
@@ -714,7 +987,15 @@ def simulate(prep: Prepared, T: int, delta_schedule=None, beta_schedule=None) ->
         else:
             bt = beta_schedule[t]
             bn = beta_schedule[min(t + 1, T - 1)]
-        state, rec = step(prep, state, t, dt, bt, bn)
+        kw = {}
+        if days is not None:
+            kw = dict(
+                day=days[t],
+                day_next=days[t + 1],
+                demand_elasticity=demand_elasticity,
+                substitution_elasticity=substitution_elasticity,
+            )
+        state, rec = step(prep, state, t, dt, bt, bn, **kw)
         for k in _RECORD_SHAPES:
             out[k][t] = rec[k]
         if rec["crashed"]:
