@@ -479,7 +479,7 @@ def validate(cfg: Config) -> Config:
                 raise InputError("scenario.licence.applications", sc.licence.applications, "a whole number in [1, 1000]")
         else:
             why = f"scenario.kind={sc.kind} ignores it (+scenario=full_cutoff is an export cut-off)"
-            _unused("scenario", sc, ScenarioConfig(), ("name", "description", "kind"), why)
+            _unused("scenario", sc, ScenarioConfig(), ("name", "description", "kind", "start_date"), why)
 
     mt = cfg.metrics
     check_range("metrics.halt_threshold", mt.halt_threshold, lo=0.0, hi=1.0)

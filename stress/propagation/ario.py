@@ -62,7 +62,8 @@ One step (ARIO.md §5, in this order):
   whenever ``psi s >= 1``.
 - Q  Orders for ``t + 1``: ``N_qj = kappa_inv max(s_qj A^S_qj X^opt_j - S_qj, 0) + U_qj``,
   split over suppliers of product q by ``w_ij = Z_0,ij alpha_i (1 - Delta_i)`` ("alt", Guan et
-  al. 2020) or by the fixed initial shares ("noalt"), each times ``pi_{i,r(j)} ** -sigma``
+  al. 2020; added capacity, ``1 - Delta > 1``, counts as 1 here: it serves redirected orders
+  without drawing baseline ones) or by the fixed initial shares ("noalt"), each times ``pi_{i,r(j)} ** -sigma``
   (tomorrow's delivered price; ``sigma``: ``params.substitution_elasticity``, an Armington-type
   elasticity; 0 splits by capacity alone), then capped by export licences (below).
 
@@ -420,9 +421,10 @@ class Ario:
         delivered = _delivered(ch)  # (n, R)
         O_eff = O  # placed yesterday under today's licences and prices (split_orders)
         fd_beta = jnp.take(beta, tables.fd_region, axis=1)
-        Y_eff = tables.Y0 * fd_beta
+        Y_want = tables.Y0  # what final buyers want at today's prices (before licences)
         if not plain:
-            Y_eff = Y_eff * jnp.take(delivered, tables.fd_region, axis=1) ** (-params.demand_elasticity)
+            Y_want = tables.Y0 * jnp.take(delivered, tables.fd_region, axis=1) ** (-params.demand_elasticity)
+        Y_eff = Y_want * fd_beta
         D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
         # A: overproduction, first updated at t = 2 (pairs D(t) with X(t-1))
@@ -465,7 +467,7 @@ class Ario:
         if self.boario_quirks:
             S_next = jnp.where(_allclose(inflow, use), S, S_next)
         crashed = state.crashed | jnp.any(S_next < 0) | jnp.any(jnp.isnan(S_next))
-        unmet = (tables.Y0 - G_fd).sum(axis=1)
+        unmet = (Y_want - G_fd).sum(axis=1)  # licences and rationing leave demand unmet; prices change it
 
         # Q: orders for t + 1, under tomorrow's licences and prices
         goal = tables.s * tables.AS * Xopt[None, :]
@@ -476,6 +478,10 @@ class Ario:
         ch_next = dis.channels(t + 1)
         if self.order_type == "alt":
             cap_ratio = jnp.where(tables.X0 != 0, _safe_div(cap, tables.X0), 1)
+            if not plain:
+                # added capacity (factor > 1) serves redirected orders but does not attract
+                # baseline ones: a new plant without new demand takes no orders from the old ones
+                cap_ratio = cap_ratio / jnp.maximum(ch.capacity, 1.0)
             w = tables.Z0 * cap_ratio[:, None]
         else:
             w = tables.split0

@@ -712,7 +712,9 @@ def step(
     # Orders already respect today's licences and prices; final demand cannot re-split.
     O_eff = O
     Y_eff = Y0 if bt is None else Y0 * bt[:, prep.fd_region_of]
+    Y_want = Y0  # what final buyers want at today's prices (before licences)
     if day is not None:
+        Y_want = Y0 * pi[:, prep.fd_region_of] ** (-eps)
         Y_eff = Y_eff * pi[:, prep.fd_region_of] ** (-eps)
     D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
@@ -773,7 +775,7 @@ def step(
     else:
         S_new = S - use + inflow
     crashed = bool(np.any(S_new < 0) or np.any(np.isnan(S_new)))
-    H = Y0 - G_fd  # blocked final demand counts as unmet
+    H = Y_want - G_fd  # blocked final demand counts as unmet; a price-driven change of demand does not
     undist = H.sum(axis=1)
     F = prep.n_fd
     unmet = H.reshape(R, p, R, F).sum(axis=(0, 3)).T.reshape(n)  # (consumer region, product)
@@ -798,6 +800,8 @@ def step(
         gap = prep.kappa_inv * np.maximum(goal - S_new, 0.0)
     Nq = gap + use
     cap_ratio = np.where(prep.cap_ratio_guard, 1.0, _safe_div(cap, X0))
+    # added capacity (factor > 1) serves redirected orders but does not attract baseline ones
+    cap_ratio = cap_ratio / np.maximum(cap_factor, 1.0)
     w = prep.Z0 * cap_ratio[:, None]
     if day_next is not None:
         w = w * _price_factor(prep, ch_next, sig)

@@ -60,9 +60,14 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
     d = {k: asdict(v) for k, v in ((f, getattr(shocks_cfg, f)) for f in ("regime", "tariffs", "licensing", "extraterritorial"))}
     reg = d["regime"]
     if not reg["enabled"]:
-        # the chain stays in its initial state for ever
-        name = reg["initial"]
-        reg = {"enabled": True, "initial": name, "states": {name: {"level": 0, "next": {name: 1.0}}}}
+        # the chain stays in its initial state for ever; every state keeps its name, so the other
+        # modules' settings by regime still apply
+        states = reg.get("states") or {reg["initial"]: {}}
+        reg = {
+            "enabled": True,
+            "initial": reg["initial"],
+            "states": {g: {"level": (v or {}).get("level", 0), "next": {g: 1.0}} for g, v in states.items()},
+        }
     tar = d["tariffs"]
     chain, labels = regime.build_chain(reg, tar if tar["enabled"] else None, horizon_days=horizon, start_date=start_date, dtype=dtype)
     regimes = labels.regimes

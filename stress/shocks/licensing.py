@@ -95,7 +95,8 @@ def draw(spec: LicensingSpec, key: jax.Array, ctx: Context) -> LicensingPath:
     prior = jr.beta(k_prior, spec.prior_a.astype(f64), spec.prior_b.astype(f64), (R,), f64)
     p = jnp.where(jnp.isnan(ctx.post_p), prior, ctx.post_p.astype(f64))  # (R,)
     share = jnp.where(jnp.isnan(ctx.post_share), 1.0, ctx.post_share.astype(f64))
-    scope_all = jnp.where(spec.use_post_share[:, :, None], share[None, None, :], spec.scope.astype(f64))  # (G, L, R)
+    # a null scope is the posterior's share, on the regime's destinations only (spec.scope holds their mask)
+    scope_all = jnp.where(spec.use_post_share[:, :, None], share[None, None, :] * spec.scope.astype(f64), spec.scope.astype(f64))  # (G, L, R)
     log_q = jnp.log1p(-jnp.clip(p, 0.0, 1.0))  # (R,) log of the weekly no-approval probability
 
     def week(carry, inp):
