@@ -79,7 +79,7 @@ def test_first_halt_and_monthly_flows_match_the_trajectories(april):
         np.add.at(produced, months, rec.production @ mask)
         np.testing.assert_allclose((res.flows[i] * res.flow_base).sum(axis=1), produced, rtol=1e-10)
         by_month = np.zeros((months.max() + 1, R))
-        np.add.at(by_month, months, rec.controlled_flow)
+        np.add.at(by_month, months, np.einsum("i,tir->tr", mask, rec.deliveries))
         np.testing.assert_allclose(res.flows[i] * res.flow_base, by_month, rtol=1e-10, atol=1e-12)
         assert (res.flows[i] >= 0).all()
         # the restriction shows where it applies: less to controlled destinations in May
