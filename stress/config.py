@@ -209,6 +209,7 @@ class LicensingConfig:
     approval_a: float = 2.0
     approval_b: float = 18.0
     destination_hazard: dict[str, float] = field(default_factory=dict)
+    initial_approved: float = 0.0
     groups: dict[str, Any] = field(default_factory=dict)
     regimes: dict[str, Any] = field(default_factory=dict)
 

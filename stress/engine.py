@@ -120,11 +120,8 @@ def run(
     p = tables.AS.shape[0]
     R = n // p
     # Undisturbed daily deliveries of the restricted industries to each region, by month.
-    monitored = np.zeros(n)
-    monitored[list(metrics.monitored)] = 1.0
-    daily = monitored @ (
-        np.asarray(tables.Z0).reshape(n, R, p).sum(axis=2) + np.asarray(tables.Y0).reshape(n, R, -1).sum(axis=2)
-    )
+    weights = np.reshape(metrics.monitored, (n, R)) if metrics.monitored else np.zeros((n, R))
+    daily = (weights * (np.asarray(tables.Z0).reshape(n, R, p).sum(axis=2) + np.asarray(tables.Y0).reshape(n, R, -1).sum(axis=2))).sum(axis=0)
     days_in_month = np.bincount(metrics.months(horizon))
     flow_base_host = days_in_month[:, None] * daily[None, :]
     flow_base = jnp.asarray(flow_base_host, tables.X0.dtype)

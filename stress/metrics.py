@@ -89,7 +89,7 @@ class Metrics:
     hi: float = 1.0
     month_of_day: tuple[int, ...] = ()  # month index of each day of the horizon (empty: 30-day months)
     direct: tuple[int, ...] = ()  # indices of the directly hit industries (amplification)
-    monitored: tuple[int, ...] = ()  # supplier industries whose deliveries are tracked by month (the controlled ones)
+    monitored: tuple[float, ...] = ()  # (n * R) weight of each supplier industry's deliveries to each region in the tracked (controlled) flows
     n_regimes: int = 1  # states of the shock modules' escalation chain (1: none)
     n_tariffs: int = 1  # tariff levels (1: none)
     n_closable: int = 0  # predatory-pricing targets (0: none)
@@ -128,7 +128,11 @@ class Metrics:
         cut = (rec.input_ratio < 1 - self.constraint_threshold) & live
         first_c = jnp.where(cut & (summary.first_constrained > t), t.astype(jnp.int32), summary.first_constrained)
         m = jnp.asarray(self.month_of_day, jnp.int32)[t] if self.month_of_day else t.astype(jnp.int32) // 30
-        flow = rec.deliveries[jnp.asarray(self.monitored, jnp.int32)].sum(axis=0) if self.monitored else jnp.zeros_like(summary.flows[0])
+        if self.monitored:
+            weights = jnp.asarray(np.reshape(self.monitored, rec.deliveries.shape), rec.deliveries.dtype)
+            flow = (weights * rec.deliveries).sum(axis=0)
+        else:
+            flow = jnp.zeros_like(summary.flows[0])
         return PathSummary(
             lost=summary.lost + (tables.X0 - rec.production),
             first_halt=first,

@@ -115,7 +115,7 @@ def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False) -> Any
         hi=mt.histogram_max,
         month_of_day=month_of_day(cfg.scenario.start_date if cfg.scenario else None, cfg.model.horizon_days),
         direct=tuple(int(i) for i in directly_hit(prep)),
-        monitored=monitored(prep),
+        monitored=tuple(float(x) for x in monitored(prep).ravel()),
         n_regimes=max(1, len(prep.labels.regimes)),
         n_tariffs=max(1, len(prep.labels.tariff_levels)),
         n_closable=len(prep.labels.predatory_targets),
@@ -144,20 +144,31 @@ def month_labels(start_date: str | None, n_months: int) -> list[str]:
     return [f"{d0.year + (d0.month - 1 + k) // 12:04d}-{(d0.month - 1 + k) % 12 + 1:02d}" for k in range(n_months)]
 
 
-def monitored(prep: Prepared) -> tuple[int, ...]:
-    """Supplier industries whose deliveries are tracked by month: those under the export cut-off
-    and those under licensing (Chinese product groups and, with the 0.1 % rule, third regions')."""
-    mask = np.asarray(prep.spec.export_mask) > 0
-    mask[list(prep.labels.monitored)] = True
-    return tuple(int(i) for i in np.flatnonzero(mask))
+def monitored(prep: Prepared) -> np.ndarray:
+    """Weights ``(n, R)`` of each supplier industry's deliveries to each region in the tracked
+    (controlled) flows: 1 for the industries under the export cut-off (to every region, as the
+    cut-off's flows have always been reported), and for those under licensing their licensed
+    share of exports, to other regions only (deliveries at home need no licence)."""
+    n, R = prep.mrio.n, len(prep.mrio.regions)
+    p = len(prep.mrio.sectors)
+    w = np.repeat((np.asarray(prep.spec.export_mask) > 0).astype(float)[:, None], R, axis=1)
+    abroad = (np.arange(n)[:, None] // p) != np.arange(R)[None, :]
+    for i, share in prep.labels.monitored:
+        w[i] = np.maximum(w[i], share * abroad[i])
+    return w
+
+
+DIRECT_SHARE = 0.1
+"""An industry under licensing counts as directly hit when at least this share of its exports
+needs a licence (so that a sector with a sliver of licensed goods, e.g. superhard tools in
+machinery, does not make every machinery buyer 'directly hit')."""
 
 
 def directly_hit(prep: Prepared) -> np.ndarray:
     """Indices of the directly hit industries: the restricted supplier industries, and every
     industry in a restricted destination that buys one of their products as an input it needs
     (``theta`` and ``c > 0``)."""
-    mask = np.zeros(prep.mrio.n, bool)
-    mask[list(monitored(prep))] = True
+    mask = (np.asarray(prep.spec.export_mask) > 0) | (monitored(prep).max(axis=1) >= DIRECT_SHARE)
     p = len(prep.mrio.sectors)
     products = np.unique(np.flatnonzero(mask) % p)
     theta = np.asarray(prep.tables.theta)
@@ -361,7 +372,7 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         "input_ratio": (dims, grid(rec.input_ratio), {"units": "1", "long_name": "X / X^opt: the share of feasible output that inputs allow"}),
         "controlled_flow": (
             ("day", "region"),
-            np.asarray(rec.deliveries)[:, list(monitored(prep)), :].sum(axis=1),
+            np.einsum("tir,ir->tr", np.asarray(rec.deliveries), monitored(prep)),
             {"units": unit, "long_name": "deliveries of the export-restricted supplier industries, by buyer region"},
         ),
         "crashed": (("day",), crashed.astype(np.int8), {"units": "1", "long_name": "1 once a stock went negative or NaN"}),

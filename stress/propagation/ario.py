@@ -40,8 +40,11 @@ One step (ARIO.md §5, in this order):
 - E  The day's channels (:mod:`stress.shocks.base`) from the path's shocks: capacity factor
   ``1 - Delta(t)``, licensed shares ``beta(t)``, producer prices ``p(t)``, tariffs and
   markdowns (delivered price ``pi_ir = p_i (1 + tariff_ir) markdown_ir``), halt and restart
-  settings. Final demand of region ``r`` for ``i`` is ``Y0_ir beta_ir pi_ir ** -epsilon``
-  (``epsilon``: ``params.demand_elasticity``; 0 leaves quantities alone).
+  settings. Final demand of region ``r`` for product ``q`` moves with the product's price index
+  as ``P_qr ** -epsilon`` and is re-split over its suppliers in proportion to
+  ``Y0_ir pi_ir ** -sigma`` (``epsilon``, ``sigma``: ``params.demand_elasticity`` and
+  ``params.substitution_elasticity``; 0 leaves quantities alone); of it, the licensed share
+  ``beta_ir`` passes.
 - A  ``zeta = (D - X(t-1)) / D``; for ``t >= 2``,
   ``alpha <- max(1, alpha + kappa_alpha [(alpha^max - alpha) zeta 1{zeta != 0}
   + (alpha^b - alpha) 1{zeta = 0}])``.
@@ -326,6 +329,23 @@ def _delivered(ch: Channels) -> jax.Array:
     return ch.price[:, None] * (1 + ch.tariff) * ch.markdown
 
 
+def _final_demand(Y0: jax.Array, price: jax.Array, params: ArioParams, p: int) -> jax.Array:
+    """Final demand at delivered prices ``price`` (n, RF), for each column and product ``q``:
+    the product's total moves with its value-weighted price index ``P_q`` as ``P_q ** -epsilon``,
+    and is re-split over the product's suppliers in proportion to ``Y0 price ** -sigma``
+    (the same substitution elasticity as intermediate orders). Prices of 1 give ``Y0``."""
+    n = Y0.shape[0]
+    R = n // p
+    Y3 = Y0.reshape(R, p, -1)
+    pi3 = price.reshape(R, p, -1)
+    base = Y3.sum(axis=0)  # (p, RF)
+    index = _safe_div((Y3 * pi3).sum(axis=0), base)  # P_q, value-weighted at the table's shares
+    index = jnp.where(base > 0, index, 1.0)
+    tilted = Y3 * pi3 ** (-params.substitution_elasticity)
+    scale = _safe_div(base, tilted.sum(axis=0)) * index ** (-params.demand_elasticity)  # (p, RF)
+    return (tilted * scale[None]).reshape(n, -1)
+
+
 def _price_weights(w: jax.Array, ch: Channels, sigma: Any) -> tuple[jax.Array, jax.Array]:
     """Supplier weights ``w`` (n, n) scaled by ``delivered ** -sigma`` of the buyer's region, and
     whether that changed nothing (every factor exactly 1)."""
@@ -423,7 +443,7 @@ class Ario:
         fd_beta = jnp.take(beta, tables.fd_region, axis=1)
         Y_want = tables.Y0  # what final buyers want at today's prices (before licences)
         if not plain:
-            Y_want = tables.Y0 * jnp.take(delivered, tables.fd_region, axis=1) ** (-params.demand_elasticity)
+            Y_want = _final_demand(tables.Y0, jnp.take(delivered, tables.fd_region, axis=1), params, p)
         Y_eff = Y_want * fd_beta
         D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 

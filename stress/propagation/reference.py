@@ -714,8 +714,8 @@ def step(
     Y_eff = Y0 if bt is None else Y0 * bt[:, prep.fd_region_of]
     Y_want = Y0  # what final buyers want at today's prices (before licences)
     if day is not None:
-        Y_want = Y0 * pi[:, prep.fd_region_of] ** (-eps)
-        Y_eff = Y_eff * pi[:, prep.fd_region_of] ** (-eps)
+        Y_want = _final_demand_at_prices(Y0, pi[:, prep.fd_region_of], prep.n_sectors, eps, sig)
+        Y_eff = Y_want if bt is None else Y_want * bt[:, prep.fd_region_of]
     D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
 
     # A. overproduction (from t = 2), compared with LAST step's production.
@@ -827,6 +827,28 @@ def step(
         "crashed": crashed,
     }
     return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock), record
+
+
+def _final_demand_at_prices(Y0: np.ndarray, price: np.ndarray, p: int, eps: float, sigma: float) -> np.ndarray:
+    """Final demand at delivered prices, column by column and product by product: the product's
+    total scales with its baseline-weighted price index to the power ``-eps``; its suppliers'
+    shares are proportional to ``Y0 * price ** -sigma``."""
+    n, cols = Y0.shape
+    out = np.zeros_like(Y0)
+    for c in range(cols):
+        for q in range(p):
+            rows = np.arange(q, n, p)  # the suppliers of product q, one per region
+            y, pr = Y0[rows, c], price[rows, c]
+            total = y.sum()
+            if np.all(pr == 1.0):  # prices of the table's year: demand as in the table, exactly
+                out[rows, c] = y
+                continue
+            if total <= 0:
+                continue
+            index = (y * pr).sum() / total
+            tilted = y * pr ** (-sigma)
+            out[rows, c] = tilted * (total / tilted.sum()) * index ** (-eps)
+    return out
 
 
 def licensed_orders(prep: Prepared, w: np.ndarray, Nq: np.ndarray, beta) -> np.ndarray:

@@ -43,7 +43,7 @@ class ModuleLabels:
     regimes: tuple[str, ...]
     tariff_levels: tuple[str, ...]
     groups: tuple[str, ...]
-    monitored: tuple[int, ...]  # supplier industries whose licences are tracked
+    monitored: tuple[tuple[int, float], ...]  # (industry, licensed share of its exports) under licensing
     predatory_targets: tuple[int, ...]  # industries that may close under predatory pricing
 
 
@@ -83,7 +83,9 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
     if shocks_cfg.licensing.enabled:
         lic_spec, names = licensing.build(d["licensing"], d["extraterritorial"], mrio, regimes, dtype)
         groups = tuple(names)
-        monitored = tuple(int(i) for i in np.flatnonzero(np.asarray(lic_spec.M).any(axis=0)))
+        # the licensed share of each industry's exports: 1 - prod over groups of (1 - link share)
+        licensed = 1 - np.prod(1 - np.asarray(lic_spec.M, float), axis=0)
+        monitored = tuple((int(i), float(licensed[i])) for i in np.flatnonzero(licensed > 0))
     elif shocks_cfg.extraterritorial.enabled:
         from stress.errors import InputError
 

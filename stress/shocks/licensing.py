@@ -17,7 +17,14 @@ start of the current licensing spell) is over, it is approved at the start of ea
 draw's where it covers ``r``, else a draw from Beta(``approval_a``, ``approval_b``)), ``m_g`` the
 regime's multiplier and ``h_r`` the destination's relative hazard (fast-track channels).
 Approvals are kept while the group stays licensed, revoked by a cut-off, and lapse when the
-regime stops licensing the group (a later spell starts again from pending). The share of the
+regime stops licensing the group (a later spell starts again from pending). The review delay is
+the one of the regime that opened the group's spell: a move from targeted to wider licensing
+does not send already licensed groups back to review. A run that starts inside a licensing
+regime (e.g. the truce's general licences) sets ``initial_approved``: that share of the slots
+holds licences on day 0 and the initial spell's review is over. A regime may override the scope
+and the approval multiplier for single destinations (``scope_by_destination``,
+``approval_by_destination``: e.g. Japan's dual-use measures of January 2026 on top of the
+truce's licensing of everyone). The share of the
 link that is closed in week ``w`` is ``scope (1 - approved share)``; the licensing channel is
 
     beta_ir(t) = prod_g (1 - M_gi closed_gr(week(t)))
@@ -58,11 +65,11 @@ class LicensingSpec(NamedTuple):
 
     M: jax.Array  # (L, n) share of each industry's exports that are group g's licensed goods
     scope: jax.Array  # (G, L, R) share of each group's value under licence, by regime and destination
-    use_post_share: jax.Array  # (G, L) bool: the scope is the posterior draw's controlled share
-    approval: jax.Array  # (G,) multiplier on the weekly approval hazard, by regime
+    use_post_share: jax.Array  # (G, L, R) bool: the scope is the posterior draw's controlled share
+    approval: jax.Array  # (G, R) multiplier on the weekly approval hazard, by regime and destination
     review_days: jax.Array  # (G,) days of review before the first decision (inf: never)
     cutoff: jax.Array  # (G,) bool: no approvals, licences revoked
-    dest_hazard: jax.Array  # (R,) relative approval hazard by destination
+    initial_approved: jax.Array  # () share of slots licensed at day 0 in the initial regime
     prior_a: jax.Array  # () Beta prior of the weekly approval probability
     prior_b: jax.Array  # ()
     export_only: jax.Array  # (n, R) 1 where the buyer region is not the supplier's own
@@ -96,30 +103,41 @@ def draw(spec: LicensingSpec, key: jax.Array, ctx: Context) -> LicensingPath:
     p = jnp.where(jnp.isnan(ctx.post_p), prior, ctx.post_p.astype(f64))  # (R,)
     share = jnp.where(jnp.isnan(ctx.post_share), 1.0, ctx.post_share.astype(f64))
     # a null scope is the posterior's share, on the regime's destinations only (spec.scope holds their mask)
-    scope_all = jnp.where(spec.use_post_share[:, :, None], share[None, None, :] * spec.scope.astype(f64), spec.scope.astype(f64))  # (G, L, R)
+    scope_all = jnp.where(spec.use_post_share, share[None, None, :] * spec.scope.astype(f64), spec.scope.astype(f64))  # (G, L, R)
     log_q = jnp.log1p(-jnp.clip(p, 0.0, 1.0))  # (R,) log of the weekly no-approval probability
+    k_weeks, k_init = jr.split(k_weeks)
 
     def week(carry, inp):
-        approved, since, prev_on, prev_cut = carry
+        approved, since, review, prev_on, prev_cut = carry
         g, w = inp
         scope = scope_all[g]  # (L, R)
         on = scope > 0
         cut = spec.cutoff[g]
-        # a new licensing spell: the group was free, or a cut-off ended
+        # a new licensing spell: the group was free, or a cut-off ended; its review is the one of
+        # the regime that opened the spell (a wider list does not re-review licensed groups)
         fresh = (on & ~prev_on) | (prev_cut & ~cut)
         since = jnp.where(fresh, 0, since)  # whole weeks of the spell before this one
+        review = jnp.where(fresh, spec.review_days[g], review)
         approved = approved & (on & ~cut & ~fresh)[..., None]
         # decisions at the start of the week, once the review is over
-        eligible = on & ~cut & (7.0 * since >= spec.review_days[g])
-        rate = spec.approval[g] * spec.dest_hazard.astype(f64)  # (R,)
+        eligible = on & ~cut & (7.0 * since >= review)
+        rate = spec.approval[g].astype(f64)  # (R,)
         q = jnp.where(rate > 0, jnp.exp(log_q * jnp.where(rate > 0, rate, 1.0)), 1.0)  # (R,) no-approval probability
         u = jr.uniform(jr.fold_in(k_weeks, w), (L, R, A), f64)
         approved = approved | (eligible[..., None] & (u >= q[None, :, None]))
         closed = scope * ((A - approved.sum(axis=-1)) / A)  # exact 0 when every slot is approved
-        return (approved, since + 1, on, cut), closed
+        return (approved, since + 1, review, on, cut), closed
 
     W = ctx.regime.shape[0]
-    init = (jnp.zeros((L, R, A), bool), jnp.zeros((L, R), jnp.int32), jnp.zeros((L, R), bool), jnp.zeros((), bool))
+    # Week 0 continues the initial regime's spell: with initial_approved > 0 its review is over and
+    # that share of the slots holds licences (a run that starts inside a licensing regime).
+    g0 = ctx.regime[0]
+    on0, cut0 = scope_all[g0] > 0, spec.cutoff[g0]
+    started = spec.initial_approved > 0
+    approved0 = (jr.uniform(k_init, (L, R, A), f64) < spec.initial_approved) & (on0 & ~cut0)[..., None]
+    since0 = jnp.where(started, 1_000_000, 0) * jnp.ones((L, R), jnp.int32)
+    review0 = jnp.broadcast_to(spec.review_days[g0], (L, R))
+    init = (approved0, since0, review0, on0, jnp.broadcast_to(cut0, ()))
     _, closed = jax.lax.scan(week, init, (ctx.regime, jnp.arange(W)))
     return LicensingPath(M=spec.M, export_only=spec.export_only, closed=closed.astype(spec.M.dtype))
 
@@ -188,8 +206,8 @@ def build(
     L = len(names)
     G = len(regimes)
     scope = np.zeros((G, L, R))
-    use_post = np.zeros((G, L), bool)
-    approval = np.ones(G)
+    use_post = np.zeros((G, L, R), bool)
+    approval = np.ones((G, R))
     review = np.zeros(G)
     cutoff = np.zeros(G, bool)
     reg_cfg = lic.get("regimes") or {}
@@ -198,7 +216,7 @@ def build(
     for gi, g in enumerate(regimes):
         rc = reg_cfg.get(g) or {}
         f = f"shocks.licensing.regimes.{g}"
-        _keys(f, rc, {"scope", "approval", "review_days", "cutoff", "destinations", "source"})
+        _keys(f, rc, {"scope", "approval", "review_days", "cutoff", "destinations", "scope_by_destination", "approval_by_destination", "source"})
         sc = rc.get("scope") or {}
         check_names(f"{f}.scope", list(sc), names[:n_chn_groups])
         dests = rc.get("destinations")
@@ -208,15 +226,29 @@ def build(
         for li, grp in enumerate(names[:n_chn_groups]):
             v = sc.get(grp, 0.0)
             if v is None:
-                use_post[gi, li] = True
+                use_post[gi, li, :] = True
                 scope[gi, li] = dmask  # the posterior share replaces the value, the mask stays
             else:
                 check_range(f"{f}.scope.{grp}", v, lo=0.0, hi=1.0)
                 scope[gi, li] = float(v) * dmask
+        by_dest = rc.get("scope_by_destination") or {}
+        check_names(f"{f}.scope_by_destination", list(by_dest), [r for r in regions if r != "CHN"])
+        for r, groups_r in by_dest.items():
+            check_names(f"{f}.scope_by_destination.{r}", list(groups_r or {}), names[:n_chn_groups])
+            for grp, v in (groups_r or {}).items():
+                check_range(f"{f}.scope_by_destination.{r}.{grp}", v, lo=0.0, hi=1.0)
+                li = names.index(grp)
+                scope[gi, li, regions.index(r)] = float(v)
+                use_post[gi, li, regions.index(r)] = False  # a number given for the destination
         if ext_on[gi]:
             scope[gi, n_chn_groups:] = np.array([r != "CHN" for r in regions], float)[None, :]
-        approval[gi] = rc.get("approval", 1.0)
-        check_range(f"{f}.approval", approval[gi], lo=0.0, finite=True)
+        a_g = rc.get("approval", 1.0)
+        check_range(f"{f}.approval", a_g, lo=0.0, finite=True)
+        approval[gi] = float(a_g)
+        for r, v in (rc.get("approval_by_destination") or {}).items():
+            check_names(f"{f}.approval_by_destination", [r], [x for x in regions if x != "CHN"])
+            check_range(f"{f}.approval_by_destination.{r}", v, lo=0.0, finite=True)
+            approval[gi, regions.index(r)] = float(a_g) * float(v)
         review[gi] = rc.get("review_days", 0.0)
         check_range(f"{f}.review_days", review[gi], lo=0.0)
         cutoff[gi] = bool(rc.get("cutoff", False))
@@ -230,6 +262,8 @@ def build(
     a, b = lic.get("approval_a", 2.0), lic.get("approval_b", 18.0)
     check_range("shocks.licensing.approval_a", a, lo=0.0, lo_open=True, finite=True)
     check_range("shocks.licensing.approval_b", b, lo=0.0, lo_open=True, finite=True)
+    init_share = lic.get("initial_approved", 0.0)
+    check_range("shocks.licensing.initial_approved", init_share, lo=0.0, hi=1.0)
     A = lic.get("applications", 10)
     if not isinstance(A, int) or not 1 <= A <= 1000:
         raise InputError("shocks.licensing.applications", A, "a whole number in [1, 1000]")
@@ -241,10 +275,10 @@ def build(
         M=f(np.array(M)),
         scope=f(scope),
         use_post_share=jnp.asarray(use_post_scope),
-        approval=f(approval),
+        approval=f(approval * dest_hazard[None, :]),
         review_days=f(review),
         cutoff=jnp.asarray(cutoff),
-        dest_hazard=f(dest_hazard),
+        initial_approved=f(init_share),
         prior_a=f(a),
         prior_b=f(b),
         export_only=f(export_only),
