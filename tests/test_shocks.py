@@ -331,17 +331,25 @@ def test_predatory_closures_only_while_price_is_below_cost(world):
 @pytest.mark.parametrize(
     ("shocks", "field"),
     [
-        ({"licensing": LicensingConfig(enabled=True, groups={"x": {"sector": "nope", "link_share": 1.0}})}, "shocks.licensing.groups.x.sector"),
-        ({"licensing": LicensingConfig(enabled=True, groups=GROUPS, regimes={"nope": {}})}, "shocks.licensing.regimes"),
-        ({"licensing": LicensingConfig(enabled=True, groups=GROUPS, regimes={"calm": {"scope": {"lasers": 1.0}}})}, "shocks.licensing.regimes.calm.scope"),
-        ({"licensing": LicensingConfig(enabled=True, groups=GROUPS, regimes={"calm": {"scope": {"ree": 1.5}}})}, "shocks.licensing.regimes.calm.scope.ree"),
+        ({"regime": chain(), "licensing": LicensingConfig(enabled=True, groups={"x": {"sector": "nope", "link_share": 1.0}})}, "shocks.licensing.groups.x.sector"),
+        ({"regime": chain(), "licensing": LicensingConfig(enabled=True, groups=GROUPS, regimes={"nope": {}})}, "shocks.licensing.regimes"),
+        ({"regime": chain(), "licensing": LicensingConfig(enabled=True, groups=GROUPS, regimes={"calm": {"scope": {"lasers": 1.0}}})}, "shocks.licensing.regimes.calm.scope"),
+        ({"regime": chain(), "licensing": LicensingConfig(enabled=True, groups=GROUPS, regimes={"calm": {"scope": {"ree": 1.5}}})}, "shocks.licensing.regimes.calm.scope.ree"),
+        ({"licensing": lic()}, "shocks.licensing.enabled"),  # the chain is off and calm licenses nothing
+        ({"regime": chain()}, "shocks.regime.enabled"),  # a chain that drives nothing
+        ({"diversion": DIVERSION}, "shocks.diversion.enabled"),  # no tariffs to divert from
+        ({"halts": dataclasses.replace(HALTS, sectors=[])}, "shocks.halts.sectors"),
+        ({"outages": dataclasses.replace(OUTAGES, regions=["CHN"])}, "shocks.outages.regions"),
         ({"tariffs": tariffs(rate=-0.1)}, "shocks.tariffs.levels.high.rules[0].rate"),
         ({"halts": dataclasses.replace(HALTS, halt_below=2.0)}, "shocks.halts.halt_below"),
         ({"halts": dataclasses.replace(HALTS, sectors=["cars"])}, "shocks.halts.sectors"),
         ({"outages": dataclasses.replace(OUTAGES, loss_max=0.5)}, "shocks.outages.loss_max"),
-        ({"diversion": dataclasses.replace(DIVERSION, closed_market="CHN")}, "shocks.diversion.closed_market"),
+        ({"tariffs": tariffs(), "diversion": dataclasses.replace(DIVERSION, closed_market="CHN")}, "shocks.diversion.closed_market"),
         ({"predatory": dataclasses.replace(PREDATORY, weekly_hazard={"calm": 1.5})}, "shocks.predatory.weekly_hazard.calm"),
-        ({"regime": RegimeConfig(enabled=True, initial="calm", states={"calm": {"level": 0, "next": {"calm": 0.9}}})}, "shocks.regime.states.calm.next"),
+        (
+            {"tariffs": tariffs(), "regime": RegimeConfig(enabled=True, initial="calm", states={"calm": {"level": 0, "next": {"calm": 0.9}}})},
+            "shocks.regime.states.calm.next",
+        ),
     ],
 )
 def test_bad_shock_settings_name_the_field(shocks, field):
@@ -381,3 +389,10 @@ def test_review_belongs_to_the_spell_and_destination_overrides(world):
     spec1, _ = licensing.build({**cfg, "initial_approved": 1.0}, None, world, regimes, jnp.float64)
     path = licensing.draw(spec1, jr.key(5), _ctx([1] * 5, 0.0))
     np.testing.assert_array_equal(np.asarray(path.closed), 0.0)
+
+
+def test_too_many_outages_for_the_horizon_are_refused():
+    cfg = config(model=ModelConfig(horizon_days=3650), outages=dataclasses.replace(OUTAGES, yearly_hazard=20.0))
+    with pytest.raises(InputError) as err:
+        prepare(cfg)
+    assert err.value.field == "shocks.outages.yearly_hazard"

@@ -19,6 +19,8 @@ from stress.shocks import diversion, equipment, halts, licensing, outages, preda
 from stress.shocks.base import Context
 
 CHAIN_TAG = 1
+REE_GROUP_SECTORS = ("ree_separation", "magnets")
+"""Sectors whose licensed flows are reported as the controlled flows (the tool's rare-earth focus)."""
 
 
 class ModuleSpecs(NamedTuple):
@@ -57,6 +59,7 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
     enabled = tuple(shocks_cfg.enabled())
     if not enabled:
         return None, ModuleLabels((), (), (), (), (), ())
+    _refuse_idle(shocks_cfg)
     d = {k: asdict(v) for k, v in ((f, getattr(shocks_cfg, f)) for f in ("regime", "tariffs", "licensing", "extraterritorial"))}
     reg = d["regime"]
     if not reg["enabled"]:
@@ -83,8 +86,13 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
     if shocks_cfg.licensing.enabled:
         lic_spec, names = licensing.build(d["licensing"], d["extraterritorial"], mrio, regimes, dtype)
         groups = tuple(names)
-        # the licensed share of each industry's exports: 1 - prod over groups of (1 - link share)
-        licensed = 1 - np.prod(1 - np.asarray(lic_spec.M, float), axis=0)
+        # The tracked controlled flows are the rare-earth ones (separated rare earths and magnets from
+        # China, and third regions' magnets under the 0.1 % rule), weighted by the licensed share of
+        # the industry's exports: 1 - prod over those groups of (1 - link share).
+        M = np.asarray(lic_spec.M, float)
+        sector_of = np.arange(mrio.n) % len(mrio.sectors)
+        ree = [k for k in range(M.shape[0]) if mrio.sectors[int(sector_of[np.argmax(M[k])])] in REE_GROUP_SECTORS and M[k].max() > 0]
+        licensed = 1 - np.prod(1 - M[ree], axis=0) if ree else np.zeros(mrio.n)
         monitored = tuple((int(i), float(licensed[i])) for i in np.flatnonzero(licensed > 0))
     elif shocks_cfg.extraterritorial.enabled:
         from stress.errors import InputError
@@ -105,6 +113,28 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
     )
     targets = () if pred is None else tuple(int(i) for i in np.asarray(pred.targets).argmax(axis=1))
     return specs, ModuleLabels(enabled, regimes, labels.tariffs, groups, monitored, targets)
+
+
+def _refuse_idle(cfg: Any) -> None:
+    """A mechanism switched on that can do nothing is refused, as every setting that would be
+    silently ignored is."""
+    from stress.errors import InputError
+
+    if cfg.diversion.enabled and not cfg.tariffs.enabled:
+        raise InputError("shocks.diversion.enabled", True, "false unless shocks.tariffs.enabled=true (diversion follows the tariff level)")
+    if cfg.regime.enabled and not (cfg.licensing.enabled or cfg.tariffs.enabled or cfg.equipment.enabled or cfg.predatory.enabled):
+        raise InputError(
+            "shocks.regime.enabled", True, "false unless licensing, tariffs, equipment or predatory is enabled too (the chain acts through them)"
+        )
+    if cfg.licensing.enabled and not cfg.regime.enabled:
+        scope = (cfg.licensing.regimes or {}).get(cfg.regime.initial) or {}
+        if not any(v is None or v > 0 for v in (scope.get("scope") or {}).values()) and not scope.get("cutoff"):
+            raise InputError(
+                "shocks.licensing.enabled",
+                True,
+                f"false, or a regime that licenses something: with the chain off the regime stays {cfg.regime.initial!r}, "
+                "which licenses nothing (set shocks.regime.enabled=true or shocks.regime.initial=targeted)",
+            )
 
 
 _DRAWS = (

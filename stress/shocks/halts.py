@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from stress.errors import check_names, check_range
+from stress.errors import InputError, check_names, check_range
 from stress.shocks.base import NONE, Channels, Context, module_key
 
 TAG = 3
@@ -62,6 +62,8 @@ def draw(spec: HaltSpec, key: jax.Array, ctx: Context) -> HaltPath:
 def build(cfg: dict[str, Any], mrio: Any, dtype: Any) -> HaltSpec:
     f = "shocks.halts"
     sectors = list(cfg.get("sectors") or [])
+    if not sectors:
+        raise InputError(f"{f}.sectors", sectors, "one or more buyer sectors whose plants halt")
     check_names(f"{f}.sectors", sectors, list(mrio.sectors))
     on = np.array([s in sectors for s in mrio.sectors] * len(mrio.regions), float)
     check_range(f"{f}.halt_below", cfg.get("halt_below"), lo=0.0, hi=1.0)

@@ -220,6 +220,8 @@ def build(
         sc = rc.get("scope") or {}
         check_names(f"{f}.scope", list(sc), names[:n_chn_groups])
         dests = rc.get("destinations")
+        if dests is not None and not list(dests):
+            raise InputError(f"{f}.destinations", dests, "one or more regions, or null for every region but CHN")
         dest_list = [r for r in regions if r != "CHN"] if dests is None else list(dests)
         check_names(f"{f}.destinations", dest_list, [r for r in regions if r != "CHN"])
         dmask = np.array([r in dest_list for r in regions], float)

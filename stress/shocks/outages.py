@@ -70,7 +70,7 @@ def build(cfg: dict[str, Any], mrio: Any, horizon: int, dtype: Any) -> OutageSpe
     check_names(f"{f}.sectors", sectors, list(mrio.sectors))
     regions = cfg.get("regions")
     regions = [r for r in mrio.regions if r != "CHN"] if regions is None else list(regions)
-    check_names(f"{f}.regions", regions, list(mrio.regions))
+    check_names(f"{f}.regions", regions, [r for r in mrio.regions if r != "CHN"])
     idx = [mrio.index(r, s) for r in regions for s in sectors if mrio.x[mrio.index(r, s)] > 0]
     if not idx:
         raise InputError(f"{f}.sectors", sectors, "sectors with output in the listed regions")
@@ -86,8 +86,10 @@ def build(cfg: dict[str, Any], mrio: Any, horizon: int, dtype: Any) -> OutageSpe
     E, tail = 1, 1.0
     while True:
         tail = 1 - sum(math.exp(-mu) * mu**k / math.factorial(k) for k in range(E + 1))
-        if tail < 1e-9 or E >= 64:
+        if tail < 1e-9:
             break
+        if E >= 64:
+            raise InputError(f"{f}.yearly_hazard", yearly, f"a hazard with fewer than 64 outages per industry over {horizon} days")
         E += 1
     a = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     return OutageSpec(
