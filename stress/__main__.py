@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> None:
         if own_configs:
             precheck(flags.overrides, Path(cli.CONFIG_DIR))
             if not flags.multirun:
-                check_posterior_overrides(flags.overrides, cli.check_composition(flags.overrides))
+                composed = cli.check_composition(flags.overrides)
+                check_posterior_overrides(flags.overrides, composed)
+                if runs:
+                    cli.check_shocks(composed)
         if runs:
             make_output_dir(flags.overrides, multirun=flags.multirun)
     except InputError as exc:

@@ -68,6 +68,24 @@ def to_config(cfg: DictConfig) -> config.Config:
     return plain
 
 
+def check_shocks(cfg: config.Config) -> None:
+    """Build the enabled shock modules against the world before Hydra creates the run folder, so
+    that a bad shock setting is refused with nothing written."""
+    if not cfg.shocks.enabled():
+        return
+    from stress import runtime
+    from stress.mrio import io as mrio_io
+    from stress.shocks import assemble
+
+    runtime.setup(cfg.runtime)
+    import jax.numpy as jnp
+
+    mrio = mrio_io.load(cfg.world)
+    start_date = cfg.scenario.start_date if cfg.scenario is not None else None
+    dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
+    assemble.build(cfg.shocks, mrio, horizon=cfg.model.horizon_days, start_date=start_date, dtype=dtype)
+
+
 def check_composition(overrides: list[str]) -> config.Config:
     """Compose and validate the config as Hydra will, before any work: unknown keys, wrong types
     and out-of-range values become one :class:`InputError` instead of Hydra's report."""

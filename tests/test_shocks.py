@@ -396,3 +396,43 @@ def test_too_many_outages_for_the_horizon_are_refused():
     with pytest.raises(InputError) as err:
         prepare(cfg)
     assert err.value.field == "shocks.outages.yearly_hazard"
+
+
+@pytest.mark.parametrize(("sigma", "eps"), [(0.5, 0.5), (1.5, 0.5), (1.0, 0.3), (0.0, 0.7)])
+def test_final_demand_is_a_ces_choice(sigma, eps):
+    """Two regions, one product, one final-demand column: supplier 0's price rises 2.45 times (a
+    145 % tariff). Closed form: P = (s0 2.45**(1-sigma) + s1)**(1/(1-sigma)) (geometric mean at
+    sigma = 1); Y_i = Y0_i (pi_i / P)**-sigma P**-eps. A supplier whose price is unchanged keeps its
+    demand when sigma = eps and gains when sigma > eps."""
+    from stress.propagation.ario import ArioParams, _final_demand
+
+    Y0 = jnp.asarray([[3.0], [1.0]])
+    pi = jnp.asarray([[2.45], [1.0]])
+    par = ArioParams(*(jnp.asarray(0.0),) * 5, demand_elasticity=jnp.asarray(eps), substitution_elasticity=jnp.asarray(sigma))
+    got = np.asarray(_final_demand(Y0, pi, par, 1))[:, 0]
+    s0, s1 = 0.75, 0.25
+    P = 2.45**s0 if sigma == 1.0 else (s0 * 2.45 ** (1 - sigma) + s1) ** (1 / (1 - sigma))
+    want = np.array([3.0 * (2.45 / P) ** -sigma * P**-eps, 1.0 * (1 / P) ** -sigma * P**-eps])
+    np.testing.assert_allclose(got, want, rtol=1e-12)  # float64 round-off of exp/log
+    if sigma == eps:
+        assert abs(got[1] - 1.0) < 1e-12
+    elif sigma > eps:
+        assert got[1] > 1.0
+
+
+def test_a_bad_shock_setting_writes_nothing(tmp_path):
+    """End to end: one line naming the field, exit code 2, no run folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)}
+    args = [sys.executable, "-m", "stress", "run", "+scenario=baseline", "shocks.diversion.enabled=true", f"hydra.run.dir={out}"]
+    proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # one line
+    assert "shocks.diversion.enabled" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()

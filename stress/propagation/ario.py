@@ -330,20 +330,32 @@ def _delivered(ch: Channels) -> jax.Array:
 
 
 def _final_demand(Y0: jax.Array, price: jax.Array, params: ArioParams, p: int) -> jax.Array:
-    """Final demand at delivered prices ``price`` (n, RF), for each column and product ``q``:
-    the product's total moves with its value-weighted price index ``P_q`` as ``P_q ** -epsilon``,
-    and is re-split over the product's suppliers in proportion to ``Y0 price ** -sigma``
-    (the same substitution elasticity as intermediate orders). Prices of 1 give ``Y0``."""
+    """Final demand at delivered prices ``price`` (n, RF): for each column and product ``q``, a CES
+    choice among the product's suppliers (elasticity ``sigma``) inside a product total that moves
+    with the CES price index (elasticity ``epsilon``):
+
+        Y_iq = Y0_iq (pi_i / P_q) ** -sigma  P_q ** -epsilon,
+        P_q = (sum_i s_i pi_i ** (1 - sigma)) ** (1 / (1 - sigma))   (s: the table's value shares;
+                                                                       sigma = 1: prod_i pi_i ** s_i)
+
+    A supplier whose price did not move keeps its demand when ``sigma = epsilon`` and gains when
+    ``sigma > epsilon``. Prices of 1 give ``Y0``.
+    """
     n = Y0.shape[0]
     R = n // p
     Y3 = Y0.reshape(R, p, -1)
     pi3 = price.reshape(R, p, -1)
     base = Y3.sum(axis=0)  # (p, RF)
-    index = _safe_div((Y3 * pi3).sum(axis=0), base)  # P_q, value-weighted at the table's shares
-    index = jnp.where(base > 0, index, 1.0)
-    tilted = Y3 * pi3 ** (-params.substitution_elasticity)
-    scale = _safe_div(base, tilted.sum(axis=0)) * index ** (-params.demand_elasticity)  # (p, RF)
-    return (tilted * scale[None]).reshape(n, -1)
+    share = _safe_div(Y3, base[None])
+    sigma, eps = params.substitution_elasticity, params.demand_elasticity
+    log_pi = jnp.log(pi3)
+    one = jnp.abs(1 - sigma) < 1e-9
+    k = jnp.where(one, 1.0, 1 - sigma)
+    log_ces = jnp.log(jnp.maximum((share * jnp.exp(k * log_pi)).sum(axis=0), 1e-300)) / k
+    log_index = jnp.where(one, (share * log_pi).sum(axis=0), log_ces)  # (p, RF)
+    log_index = jnp.where(base > 0, log_index, 0.0)
+    factor = jnp.exp(-sigma * (log_pi - log_index[None]) - eps * log_index[None])
+    return (Y3 * factor).reshape(n, -1)
 
 
 def _price_weights(w: jax.Array, ch: Channels, sigma: Any) -> tuple[jax.Array, jax.Array]:

@@ -830,9 +830,10 @@ def step(
 
 
 def _final_demand_at_prices(Y0: np.ndarray, price: np.ndarray, p: int, eps: float, sigma: float) -> np.ndarray:
-    """Final demand at delivered prices, column by column and product by product: the product's
-    total scales with its baseline-weighted price index to the power ``-eps``; its suppliers'
-    shares are proportional to ``Y0 * price ** -sigma``."""
+    """Final demand at delivered prices, column by column and product by product: CES choice
+    among the product's suppliers, ``Y0 (price / P) ** -sigma P ** -eps`` with the CES price index
+    ``P = (sum s price ** (1 - sigma)) ** (1 / (1 - sigma))`` over the table's value shares ``s``
+    (``sigma = 1``: the geometric mean)."""
     n, cols = Y0.shape
     out = np.zeros_like(Y0)
     for c in range(cols):
@@ -840,14 +841,15 @@ def _final_demand_at_prices(Y0: np.ndarray, price: np.ndarray, p: int, eps: floa
             rows = np.arange(q, n, p)  # the suppliers of product q, one per region
             y, pr = Y0[rows, c], price[rows, c]
             total = y.sum()
-            if np.all(pr == 1.0):  # prices of the table's year: demand as in the table, exactly
+            if np.all(pr == 1.0) or total <= 0:  # prices of the table's year: demand as in the table, exactly
                 out[rows, c] = y
                 continue
-            if total <= 0:
-                continue
-            index = (y * pr).sum() / total
-            tilted = y * pr ** (-sigma)
-            out[rows, c] = tilted * (total / tilted.sum()) * index ** (-eps)
+            s = y / total
+            if abs(1.0 - sigma) < 1e-9:
+                index = float(np.exp((s * np.log(pr)).sum()))
+            else:
+                index = float((s * pr ** (1.0 - sigma)).sum() ** (1.0 / (1.0 - sigma)))
+            out[rows, c] = y * (pr / index) ** (-sigma) * index ** (-eps)
     return out
 
 

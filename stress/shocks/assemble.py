@@ -126,6 +126,13 @@ def _refuse_idle(cfg: Any) -> None:
         raise InputError(
             "shocks.regime.enabled", True, "false unless licensing, tariffs, equipment or predatory is enabled too (the chain acts through them)"
         )
+    if cfg.extraterritorial.enabled and not cfg.regime.enabled and cfg.regime.initial not in (cfg.extraterritorial.regimes or []):
+        raise InputError(
+            "shocks.extraterritorial.enabled",
+            True,
+            f"false, or a regime in which the rule applies: with the chain off the regime stays {cfg.regime.initial!r}, "
+            f"not one of shocks.extraterritorial.regimes={list(cfg.extraterritorial.regimes)}",
+        )
     if cfg.licensing.enabled and not cfg.regime.enabled:
         scope = (cfg.licensing.regimes or {}).get(cfg.regime.initial) or {}
         if not any(v is None or v > 0 for v in (scope.get("scope") or {}).values()) and not scope.get("cutoff"):
