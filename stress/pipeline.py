@@ -556,15 +556,15 @@ def print_shock_summary(ds: xr.Dataset, console: Any, top_n: int = 10) -> None:
             if abs(float(ds.price_cost_mean.sel(region=r))) + abs(float(ds.tariff_revenue_mean.sel(region=r))) > 1e-9
         )
         console.print(f"Expected extra tariff revenue / cost of higher delivered prices by region, {unit}: {cells}")
-    if "regime_occupancy" in ds and ds.regime.size > 1:
+    if "regime_occupancy" in ds and float(ds.regime_occupancy.mean("model_week").max()) < 1:  # the chain moved
         occ = ds.regime_occupancy
         last = occ.isel(model_week=-1)
         mean = occ.mean("model_week")
         cells = ", ".join(f"{g} {float(mean.sel(regime=g)):.0%} (end {float(last.sel(regime=g)):.0%})" for g in occ.regime.values)
         console.print(f"Export-control regime, share of path-weeks (and of paths in the last week): {cells}")
-        if ds.tariff_level.size > 1:
-            tm = ds.tariff_occupancy.mean("model_week")
-            console.print("Tariff level, share of path-weeks: " + ", ".join(f"{k} {float(tm.sel(tariff_level=k)):.0%}" for k in tm.tariff_level.values))
+    if "tariff_occupancy" in ds and float(ds.tariff_occupancy.mean("model_week").max()) < 1:
+        tm = ds.tariff_occupancy.mean("model_week")
+        console.print("Tariff level, share of path-weeks: " + ", ".join(f"{k} {float(tm.sel(tariff_level=k)):.0%}" for k in tm.tariff_level.values))
     if "closure_probability" in ds:
         cells = ", ".join(f"{c} {float(ds.closure_probability.sel(closable=c)):.1%}" for c in ds.closable.values)
         console.print(f"Probability of a closure under predatory pricing within the horizon: {cells}")
