@@ -73,17 +73,11 @@ def check_shocks(cfg: config.Config) -> None:
     that a bad shock setting is refused with nothing written."""
     if not cfg.shocks.enabled():
         return
-    from stress import runtime
+    from stress import pipeline, runtime
     from stress.mrio import io as mrio_io
-    from stress.shocks import assemble
 
     runtime.setup(cfg.runtime)
-    import jax.numpy as jnp
-
-    mrio = mrio_io.load(cfg.world)
-    start_date = cfg.scenario.start_date if cfg.scenario is not None else None
-    dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
-    assemble.build(cfg.shocks, mrio, horizon=cfg.model.horizon_days, start_date=start_date, dtype=dtype)
+    pipeline.build_shocks(cfg, mrio_io.load(cfg.world))
 
 
 def check_composition(overrides: list[str]) -> config.Config:

@@ -66,10 +66,7 @@ def prepare(cfg: Config) -> Prepared:
         demand_elasticity=m.demand_elasticity,
         substitution_elasticity=m.substitution_elasticity,
     )._replace(psi=jnp.asarray(psi, dtype))
-    from stress.shocks import assemble
-
-    start_date = cfg.scenario.start_date if cfg.scenario is not None else None
-    modules, labels = assemble.build(cfg.shocks, mrio, horizon=m.horizon_days, start_date=start_date, dtype=dtype)
+    modules, labels = build_shocks(cfg, mrio)
     cutoff = cfg.scenario is not None and cfg.scenario.kind != "baseline"
     posterior = load_posterior(cfg) if cutoff or cfg.shocks.licensing.enabled else None
     spec = scenario.build(cfg, mrio, dtype, posterior, modules)
@@ -78,6 +75,18 @@ def prepare(cfg: Config) -> Prepared:
         raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
     model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
     return Prepared(mrio, model, tables, params, spec, prov, posterior, labels)
+
+
+def build_shocks(cfg: Config, mrio: Mrio) -> Any:
+    """The enabled shock modules' specs and labels (:func:`stress.shocks.assemble.build`), in the
+    run's precision; JAX must be set up (:func:`stress.runtime.setup`)."""
+    import jax.numpy as jnp
+
+    from stress.shocks import assemble
+
+    dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
+    start_date = cfg.scenario.start_date if cfg.scenario is not None else None
+    return assemble.build(cfg.shocks, mrio, horizon=cfg.model.horizon_days, start_date=start_date, dtype=dtype)
 
 
 def load_posterior(cfg: Config) -> Any:

@@ -324,6 +324,16 @@ def availability(dis: Disruption, t: jax.Array) -> jax.Array:
     return 1 - dis.export_mask[:, None] * (dis.dest_mask * closed)[None, :]
 
 
+def _touched(dis: Any, t: jax.Array) -> frozenset[str]:
+    """Channels the path's shocks may move away from neutral: none for the export cut-off alone,
+    those its modules set for a :class:`~stress.shocks.base.Composite`, all for any other object."""
+    if isinstance(dis, Disruption):
+        return frozenset()
+    if hasattr(dis, "touched"):
+        return dis.touched(t)
+    return frozenset(Channels._fields)
+
+
 def _delivered(ch: Channels) -> jax.Array:
     """Delivered price index of each supplier industry in each buyer region, ``(n, R)``."""
     return ch.price[:, None] * (1 + ch.tariff) * ch.markdown
@@ -444,9 +454,12 @@ class Ario:
         p, n = tables.AS.shape
         R = n // p
         S, O, alpha, X_prev, ch = state.S, state.O, state.alpha, state.X_prev, state.ch
-        # The export cut-off alone moves no price and halts no plant: those steps are skipped
-        # (statically, at trace time), which changes no number.
-        plain = isinstance(dis, Disruption)
+        # Steps that no shock of the path moves are left out (decided at trace time from which
+        # channels the shock modules set): the export cut-off alone moves no price, adds no
+        # capacity and halts no plant.
+        touched = _touched(dis, t)
+        priced = bool(touched & {"price", "tariff", "markdown"})
+        halts = bool(touched & {"halt_below", "restart_lag", "penalty", "penalty_days"})
 
         # E: today's channels (computed at the end of yesterday's step): licences, prices
         beta = ch.beta  # (n, R)
@@ -454,7 +467,7 @@ class Ario:
         O_eff = O  # placed yesterday under today's licences and prices (split_orders)
         fd_beta = jnp.take(beta, tables.fd_region, axis=1)
         Y_want = tables.Y0  # what final buyers want at today's prices (before licences)
-        if not plain:
+        if priced:
             Y_want = _final_demand(tables.Y0, jnp.take(delivered, tables.fd_region, axis=1), params, p)
         Y_eff = Y_want * fd_beta
         D = O_eff.sum(axis=1) + Y_eff.sum(axis=1)
@@ -476,7 +489,7 @@ class Ario:
         # stays down restart_lag_j days after the input is back, then loses penalty_j of its
         # output for penalty_days_j days (re-sequencing). Neutral channels change nothing.
         halted, clock = state.halted, state.clock
-        if not plain:
+        if halts:
             halted = rho < ch.halt_below[None, :]
             clock = jnp.where(halted | state.halted, 0.0, state.clock + 1)
             lag, pen_days = ch.restart_lag[None, :], ch.penalty_days[None, :]
@@ -510,20 +523,20 @@ class Ario:
         ch_next = dis.channels(t + 1)
         if self.order_type == "alt":
             cap_ratio = jnp.where(tables.X0 != 0, _safe_div(cap, tables.X0), 1)
-            if not plain:
+            if "capacity" in touched:
                 # added capacity (factor > 1) serves redirected orders but does not attract
                 # baseline ones: a new plant without new demand takes no orders from the old ones
                 cap_ratio = cap_ratio / jnp.maximum(ch.capacity, 1.0)
             w = tables.Z0 * cap_ratio[:, None]
         else:
             w = tables.split0
-        if not plain:
+        if priced:
             w, _ = _price_weights(w, ch_next, params.substitution_elasticity)
         O_next = split_orders(w, N, ch_next.beta, p)
 
         # Deliveries by buyer region; extra tariff revenue and price cost of each region.
         deliveries = G_int.reshape(n, R, p).sum(axis=2) + G_fd.reshape(n, R, -1).sum(axis=2)
-        if plain:
+        if not priced:
             revenue = price_cost = jnp.zeros((R,), X.dtype)
         else:
             revenue = (deliveries * ch.price[:, None] * ch.tariff).sum(axis=0)

@@ -213,9 +213,8 @@ def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, hori
     W = acc.recover_week.shape[1] - 2
     rec = acc.recover_week
     halted = rec[:, :W].sum(axis=1) + rec[:, W + 1]  # paths with a halt
-    recovered_cdf = np.cumsum(rec[:, :W], axis=1) / np.maximum(halted, 1)[:, None]
-    reached = recovered_cdf >= 0.5
-    ttr_median = np.where(halted == 0, np.nan, np.where(reached.any(axis=1), reached.argmax(axis=1) + 1.0, np.inf))
+    # among the paths with a halt: weeks to recover, last column not recovered
+    ttr_median = np.where(halted == 0, np.nan, _median_week(np.delete(rec, W, axis=1)))
     out = {
         "price_rise_mean": _var(rs, grid(acc.price_sum / FIXED_POINT / n_), "1", "expected mean producer price index over the horizon, minus 1"),
         "price_rise_quantile": _var(

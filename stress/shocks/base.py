@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Channels(NamedTuple):
@@ -108,6 +109,15 @@ class Composite(NamedTuple):
             ch = combine(ch, part.channels(t))
         return ch
 
+    def touched(self, t: jax.Array) -> frozenset[str]:
+        """Names of the channels that a part after the first sets (found from shapes alone, at
+        trace time: no work is done), so the kernel can leave out the steps nothing moves."""
+        out: set[str] = set()
+        for part in self.parts[1:]:
+            shapes = jax.eval_shape(part.channels, t)
+            out.update(name for name in Channels._fields if getattr(shapes, name) is not None)
+        return frozenset(out)
+
 
 class Context(NamedTuple):
     """What a path's shock modules share, drawn before them (one path).
@@ -127,8 +137,6 @@ class Context(NamedTuple):
 
 def one_hot_rows(index: Any, n: int) -> Any:
     """``(J, n)`` 0/1 matrix with a 1 at ``(k, index[k])`` (host NumPy)."""
-    import numpy as np
-
     out = np.zeros((len(index), n))
     out[np.arange(len(index)), np.asarray(index, int)] = 1.0
     return out

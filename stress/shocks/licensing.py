@@ -155,7 +155,6 @@ def build(
     R, n, p = len(regions), mrio.n, len(sectors)
     if "CHN" not in regions:
         raise InputError("shocks.licensing.enabled", True, "a world with a region named CHN (the licensing exporter)")
-    china = regions.index("CHN")
     groups = lic.get("groups") or {}
     if not groups:
         raise InputError("shocks.licensing.groups", groups, "one or more product groups {name: {sector, link_share}}")
@@ -254,7 +253,6 @@ def build(
         review[gi] = rc.get("review_days", 0.0)
         check_range(f"{f}.review_days", review[gi], lo=0.0)
         cutoff[gi] = bool(rc.get("cutoff", False))
-    use_post_scope = use_post
     dest_hazard = np.ones(R)
     dh = lic.get("destination_hazard") or {}
     check_names("shocks.licensing.destination_hazard", list(dh), [r for r in regions if r != "CHN"])
@@ -271,12 +269,11 @@ def build(
         raise InputError("shocks.licensing.applications", A, "a whole number in [1, 1000]")
     region_of = np.arange(n) // p
     export_only = (region_of[:, None] != np.arange(R)[None, :]).astype(float)
-    del china
     f = lambda v: jnp.asarray(v, dtype)  # noqa: E731
     spec = LicensingSpec(
         M=f(np.array(M)),
         scope=f(scope),
-        use_post_share=jnp.asarray(use_post_scope),
+        use_post_share=jnp.asarray(use_post),
         approval=f(approval * dest_hazard[None, :]),
         review_days=f(review),
         cutoff=jnp.asarray(cutoff),
