@@ -18,10 +18,27 @@ halt_below      (n,)     0        buyer ``j`` halts the part of its output that 
 restart_lag     (n,)     0        days that part stays down after the input is back
 penalty         (n,)     0        share of that part's output lost while lines are re-sequenced
 penalty_days    (n,)     0        days of re-sequencing after the lag
+priority        (n,)     0        1: buyer ``j``'s orders are served first when its suppliers ration
+                                  (rated orders), the others share what is left
+floor           (n,)     0        guaranteed minimum price of producer ``i`` (a public price floor);
+                                  the kernel records ``max(floor - price, 0) X`` as paid out
+reserve_size    (p,)     0        size of a public reserve of product ``q`` (money at table prices);
+                                  read on day 0 (the reserve starts full) and as the refill target
+release_rate    (p,)     0        most of the reserve released per day
+release_trigger (p, n)   0        buyer ``j`` draws on the reserve while ``S_qj`` is below this share
+                                  of its target stock (0: not entitled)
+release_price   (p, R)   inf      ... or while the delivered price index of ``q`` in its region is at
+                                  least this (entitled buyers only)
+release_first   (p, n)   0        1: served first from the day's release (e.g. defence first)
+release_quota   (p, R)   1        share of the day's release region ``r`` may take (1 everywhere:
+                                  pooled, pro rata to the buyers' stock gaps)
+refill_rate     (p,)     0        bought back per day once no entitled buyer is short
 ==============  =======  =======  ===================================================================
 
 Several modules in one path combine channel by channel: capacity, beta, price and markdown
-multiply; tariffs add; the halt and restart settings take the larger value. The delivered price
+multiply; tariffs add; the halt and restart settings, priority, floor, release trigger and
+release-first flag take the larger value; reserve size, release and refill rates add; the release
+price threshold and quota take the smaller value. The delivered price
 index of ``i`` in region ``r`` is ``price_i (1 + tariff_ir) markdown_ir``.
 """
 
@@ -46,11 +63,21 @@ class Channels(NamedTuple):
     restart_lag: jax.Array  # (n,)
     penalty: jax.Array  # (n,)
     penalty_days: jax.Array  # (n,)
+    priority: jax.Array  # (n,)
+    floor: jax.Array  # (n,)
+    reserve_size: jax.Array  # (p,)
+    release_rate: jax.Array  # (p,)
+    release_trigger: jax.Array  # (p, n)
+    release_price: jax.Array  # (p, R)
+    release_first: jax.Array  # (p, n)
+    release_quota: jax.Array  # (p, R)
+    refill_rate: jax.Array  # (p,)
 
 
 def neutral(n: int, R: int, dtype: Any) -> Channels:
     """Channels that change nothing."""
     one, zero = jnp.ones((n,), dtype), jnp.zeros((n,), dtype)
+    p = n // R
     return Channels(
         capacity=one,
         beta=jnp.ones((n, R), dtype),
@@ -61,6 +88,15 @@ def neutral(n: int, R: int, dtype: Any) -> Channels:
         restart_lag=zero,
         penalty=zero,
         penalty_days=zero,
+        priority=zero,
+        floor=zero,
+        reserve_size=jnp.zeros((p,), dtype),
+        release_rate=jnp.zeros((p,), dtype),
+        release_trigger=jnp.zeros((p, n), dtype),
+        release_price=jnp.full((p, R), jnp.inf, dtype),
+        release_first=jnp.zeros((p, n), dtype),
+        release_quota=jnp.ones((p, R), dtype),
+        refill_rate=jnp.zeros((p,), dtype),
     )
 
 
@@ -77,6 +113,15 @@ _RULES = {
     "restart_lag": jnp.maximum,
     "penalty": jnp.maximum,
     "penalty_days": jnp.maximum,
+    "priority": jnp.maximum,
+    "floor": jnp.maximum,
+    "reserve_size": jnp.add,
+    "release_rate": jnp.add,
+    "release_trigger": jnp.maximum,
+    "release_price": jnp.minimum,
+    "release_first": jnp.maximum,
+    "release_quota": jnp.minimum,
+    "refill_rate": jnp.add,
 }
 
 
