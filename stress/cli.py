@@ -69,15 +69,17 @@ def to_config(cfg: DictConfig) -> config.Config:
 
 
 def check_shocks(cfg: config.Config) -> None:
-    """Build the enabled shock modules against the world before Hydra creates the run folder, so
-    that a bad shock setting is refused with nothing written."""
-    if not cfg.shocks.enabled():
+    """Build the enabled shock modules and allied levers against the world before Hydra creates
+    the run folder, so that a bad setting is refused with nothing written."""
+    if not cfg.shocks.enabled() and not cfg.policy.enabled():
         return
     from stress import pipeline, runtime
     from stress.mrio import io as mrio_io
 
     runtime.setup(cfg.runtime)
-    pipeline.build_shocks(cfg, mrio_io.load(cfg.world))
+    mrio = mrio_io.load(cfg.world)
+    _, labels = pipeline.build_shocks(cfg, mrio)
+    pipeline.build_policies(cfg, mrio, labels.regimes)
 
 
 def check_composition(overrides: list[str]) -> config.Config:

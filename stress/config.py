@@ -296,6 +296,17 @@ class PredatoryConfig:
 
 
 @dataclass
+class TakeoverConfig:
+    """Producers outside China passing under Chinese control (:mod:`stress.shocks.takeover`)."""
+
+    enabled: bool = False
+    sectors: list[str] = field(default_factory=list)
+    regions: list[str] | None = None
+    yearly_hazard: float = 0.01
+    diverted: float = 0.5
+
+
+@dataclass
 class ShocksConfig:
     """Every shock of the seed, each switched on with ``shocks.NAME.enabled=true``
     (sourced defaults in ``configs/shocks/default.yaml``)."""
@@ -309,10 +320,148 @@ class ShocksConfig:
     equipment: EquipmentConfig = field(default_factory=EquipmentConfig)
     diversion: DiversionConfig = field(default_factory=DiversionConfig)
     predatory: PredatoryConfig = field(default_factory=PredatoryConfig)
+    takeover: TakeoverConfig = field(default_factory=TakeoverConfig)
 
     def enabled(self) -> list[str]:
         """Names of the mechanisms switched on."""
         return [f.name for f in fields(self) if getattr(self, f.name).enabled]
+
+
+@dataclass
+class CoalitionConfig:
+    """Who takes part in the joint levers (:mod:`stress.policy.coalition`)."""
+
+    members: list[str] = field(default_factory=list)
+    join_probability: dict[str, float] = field(default_factory=dict)
+    us_only: bool = False
+    us_only_import_cut: float = 0.0
+    us_only_sectors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StockpileConfig:
+    """A joint public stockpile (:mod:`stress.policy.levers`, ``joint_stockpile``)."""
+
+    enabled: bool = False
+    days: dict[str, float] = field(default_factory=dict)
+    holder: str = "joint"
+    sharing: str = "demand"
+    contributions: dict[str, float] | None = None
+    priority_sectors: list[str] = field(default_factory=list)
+    trigger: str = "shortage"
+    trigger_stock_share: float = 0.5
+    trigger_price: float = 1.5
+    release_days: float = 30.0
+    refill_days: float = 180.0
+    carrying_rate: float = 0.06
+
+
+@dataclass
+class TariffWallConfig:
+    """Joint tariffs on rare-earth products from outside the coalition (``tariff_wall``)."""
+
+    enabled: bool = False
+    rate: float = 0.25
+    sectors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PriceFloorConfig:
+    """A minimum price guaranteed to members' producers (``price_floor``)."""
+
+    enabled: bool = False
+    level: float = 2.1
+    sectors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProcurementConfig:
+    """Guaranteed government demand (offtake) and unified standards (``procurement``)."""
+
+    enabled: bool = False
+    sectors: list[str] = field(default_factory=list)
+    offtake_share: float = 0.3
+    premium: float = 0.2
+    lead_time_factor: float = 0.8
+    size_factor: float = 1.25
+
+
+@dataclass
+class DefencePriorityConfig:
+    """Rated defence orders served first (``defence_priority``)."""
+
+    enabled: bool = False
+    sectors: list[str] = field(default_factory=list)
+    admin_cost_per_year: float = 0.0
+
+
+@dataclass
+class AlliedCapacityConfig:
+    """New mining, separation and magnet capacity in member regions (``allied_capacity``)."""
+
+    enabled: bool = False
+    projects: list[Any] = field(default_factory=list)
+    lead_sigma: float = 0.4
+    public_share: float = 0.15
+    capital_charge: float = 0.1
+    equipment_regimes: list[str] = field(default_factory=list)
+    stretch_min: float = 1.0
+    stretch_max: float = 1.5
+
+
+@dataclass
+class HarmonisedControlsConfig:
+    """Members align their export controls (``harmonised_controls``)."""
+
+    enabled: bool = False
+    escalation_factor: float = 1.0
+    deescalation_factor: float = 1.0
+    admin_cost_per_year: float = 0.0
+
+
+@dataclass
+class InvestmentScreeningConfig:
+    """Shared screening of Chinese acquisitions of members' producers (``investment_screening``)."""
+
+    enabled: bool = False
+    effectiveness: float = 0.9
+    admin_cost_per_year: float = 0.0
+
+
+@dataclass
+class AntiCoercionConfig:
+    """The EU's Anti-Coercion Instrument, used alone (``anti_coercion_instrument``)."""
+
+    enabled: bool = False
+    region: str = "EU"
+    response_days: float = 180.0
+    coercive_regimes: list[str] = field(default_factory=list)
+    tariff: float = 0.25
+    sectors: list[str] = field(default_factory=list)
+    approval_factor: float = 1.0
+    admin_cost_per_year: float = 0.0
+
+
+@dataclass
+class PolicyConfig:
+    """Allied levers, each switched on with ``+policy=NAME`` (``configs/policy/``; sourced
+    defaults in ``configs/levers/default.yaml``)."""
+
+    coalition: CoalitionConfig = field(default_factory=CoalitionConfig)
+    joint_stockpile: StockpileConfig = field(default_factory=StockpileConfig)
+    tariff_wall: TariffWallConfig = field(default_factory=TariffWallConfig)
+    price_floor: PriceFloorConfig = field(default_factory=PriceFloorConfig)
+    procurement: ProcurementConfig = field(default_factory=ProcurementConfig)
+    defence_priority: DefencePriorityConfig = field(default_factory=DefencePriorityConfig)
+    allied_capacity: AlliedCapacityConfig = field(default_factory=AlliedCapacityConfig)
+    harmonised_controls: HarmonisedControlsConfig = field(default_factory=HarmonisedControlsConfig)
+    investment_screening: InvestmentScreeningConfig = field(default_factory=InvestmentScreeningConfig)
+    anti_coercion_instrument: AntiCoercionConfig = field(default_factory=AntiCoercionConfig)
+
+    def enabled(self) -> list[str]:
+        """Names of the levers switched on."""
+        on = [f.name for f in fields(self) if f.name != "coalition" and getattr(self, f.name).enabled]
+        return on + (["us_only"] if self.coalition.us_only else [])
 
 
 @dataclass
@@ -345,6 +494,7 @@ class Config:
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     shocks: ShocksConfig = field(default_factory=ShocksConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
 def register() -> None:

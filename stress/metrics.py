@@ -40,6 +40,8 @@ from stress.propagation.ario import ArioTables, Record
 
 FIXED_POINT = 2.0**32
 PRICE_BINS, PRICE_LO, PRICE_HI = 400, -0.5, 1.5
+COST_COMPONENTS = ("stockpile", "price_floor", "procurement", "allied_capacity", "other")
+"""Cost components of the allied levers (:mod:`stress.policy.levers`)."""
 """Histogram of each path's mean producer-price change ``mean_t p(t) - 1``: 0.005 wide bins."""
 
 
@@ -54,6 +56,9 @@ class PathSummary(NamedTuple):
     price_sum: jax.Array  # (n,) sum over days of the producer price index
     revenue: jax.Array  # (R,) extra tariff revenue collected by each region
     price_cost: jax.Array  # (R,) extra cost of higher delivered prices to each region's buyers
+    released: jax.Array  # (R,) public reserves released into each region's stocks (money)
+    reserve_days: jax.Array  # () sum over days of the reserves held (money-days)
+    floor_paid: jax.Array  # () price-floor payments (money)
     crashed: jax.Array  # () bool
 
 
@@ -75,6 +80,9 @@ class Accumulator(NamedTuple):
     regime_weeks: jax.Array  # (W', G) paths in each regime by week (shock modules; W' = horizon // 7 + 1)
     tariff_weeks: jax.Array  # (W', K) paths at each tariff level by week
     closed: jax.Array  # (J,) paths in which each predatory-pricing target closed
+    released_sum: jax.Array  # (R,) sum of reserve releases by region, fixed point (money)
+    cost_sum: jax.Array  # (C,) sum of the levers' costs by component, fixed point (money)
+    joined: jax.Array  # (R,) paths in which each coalition member joined the joint levers
     crashed: jax.Array  # () paths whose stocks went negative
 
 
@@ -117,6 +125,9 @@ class Metrics:
             price_sum=jnp.zeros((n,), tables.X0.dtype),
             revenue=jnp.zeros((R,), tables.X0.dtype),
             price_cost=jnp.zeros((R,), tables.X0.dtype),
+            released=jnp.zeros((R,), tables.X0.dtype),
+            reserve_days=jnp.zeros((), tables.X0.dtype),
+            floor_paid=jnp.zeros((), tables.X0.dtype),
             crashed=jnp.zeros((), bool),
         )
 
@@ -142,6 +153,9 @@ class Metrics:
             price_sum=summary.price_sum + rec.price,
             revenue=summary.revenue + rec.tariff_revenue,
             price_cost=summary.price_cost + rec.price_cost,
+            released=summary.released + rec.released,
+            reserve_days=summary.reserve_days + rec.reserve_level,
+            floor_paid=summary.floor_paid + rec.floor_paid.sum(),
             crashed=summary.crashed | rec.crashed,
         )
 
@@ -165,6 +179,9 @@ class Metrics:
             z(horizon // 7 + 1, self.n_regimes),
             z(horizon // 7 + 1, self.n_tariffs),
             z(self.n_closable),
+            z(n_regions),
+            z(len(COST_COMPONENTS)),
+            z(n_regions),
             z(),
         )
 
@@ -174,20 +191,39 @@ class Metrics:
             [f"output_loss/{r}" for r in regions]
             + [f"value_added_loss/{r}" for r in regions]
             + ["output_loss/WORLD", "value_added_loss/WORLD", "output_loss/DIRECT", "crashed"]
+            + [f"released/{r}" for r in regions]
+            + [f"tariff_revenue/{r}" for r in regions]
+            + [f"price_cost/{r}" for r in regions]
+            + [f"policy_cost/{c}" for c in COST_COMPONENTS]
+            + ["policy_cost/TOTAL"]
         )
 
     def n_scalars(self, tables: ArioTables) -> int:
-        """Number of retained scalars per path, ``2 R + 4``."""
-        return 2 * (tables.X0.shape[0] // tables.AS.shape[0]) + 4
+        """Number of retained scalars per path, ``5 R + 5 + C`` (``C`` cost components)."""
+        return 5 * (tables.X0.shape[0] // tables.AS.shape[0]) + 5 + len(COST_COMPONENTS)
 
-    def path_scalars(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
-        """Retained scalars of ONE path, shape ``(2 R + 4,)`` (:meth:`scalar_names`): lost output by
-        region, lost value added by region, world lost output and value added, lost output of the
-        directly hit industries (money), and 1 if the path crashed."""
+    def path_costs(self, tables: ArioTables, summary: PathSummary, policy: Any, horizon: int) -> jax.Array:
+        """ONE path's lever costs by component (:data:`COST_COMPONENTS`; money over the horizon):
+        stockpile carrying cost on the money-days held, price-floor payments, the offtake premium
+        on the covered output, and the fixed (capacity, administrative) costs of its draw."""
+        dt = summary.lost.dtype
+        if policy is None:
+            return jnp.zeros((len(COST_COMPONENTS),), dt)
+        produced = tables.X0 * horizon - summary.lost
+        return policy.fixed.astype(dt).at[0].add(policy.carrying * summary.reserve_days / 365.0).at[1].add(summary.floor_paid).at[2].add(
+            (policy.procure * produced).sum()
+        )
+
+    def path_scalars(self, tables: ArioTables, summary: PathSummary, policy: Any = None, horizon: int = 0) -> jax.Array:
+        """Retained scalars of ONE path (:meth:`scalar_names`): lost output by region, lost value
+        added by region, world lost output and value added, lost output of the directly hit
+        industries (money), 1 if the path crashed; reserves released into each region, extra
+        tariff revenue and price cost by region, the levers' costs by component and in total."""
         p = tables.AS.shape[0]
         R = tables.X0.shape[0] // p
         lost_va = summary.lost * tables.v
         direct = summary.lost[jnp.asarray(self.direct, jnp.int32)].sum() if self.direct else jnp.zeros((), summary.lost.dtype)
+        costs = self.path_costs(tables, summary, policy, horizon)
         return jnp.concatenate(
             [
                 summary.lost.reshape(R, p).sum(axis=1),
@@ -196,6 +232,11 @@ class Metrics:
                 lost_va.sum()[None],
                 direct[None],
                 summary.crashed.astype(summary.lost.dtype)[None],
+                summary.released,
+                summary.revenue,
+                summary.price_cost,
+                costs,
+                costs.sum()[None],
             ]
         )
 
@@ -215,12 +256,15 @@ class Metrics:
         horizon: int,
         flow_base: jax.Array,
         info: Any = None,
+        policy: Any = None,
+        costs: Any = None,
     ) -> Accumulator:
         """Add a batch of path summaries (leading axis ``B``) whose ``mask`` is true to ``acc``.
 
         Crashed paths are counted in ``acc.crashed`` only. Only integer additions: the result
         does not depend on how paths are batched. ``flow_base`` ``(M, R)`` is the restricted
-        industries' undisturbed deliveries by month and region.
+        industries' undisturbed deliveries by month and region; ``policy`` the paths'
+        :class:`stress.policy.levers.PolicyInfo` and ``costs`` ``(B, C)`` their lever costs.
         """
         n = tables.X0.shape[0]
         base = tables.X0 * horizon
@@ -270,6 +314,9 @@ class Metrics:
             regime_weeks=regime_weeks,
             tariff_weeks=tariff_weeks,
             closed=closed,
+            released_sum=acc.released_sum + fixed(money(summary.released)).sum(axis=0),
+            cost_sum=acc.cost_sum if costs is None else acc.cost_sum + fixed(money(costs)).sum(axis=0),
+            joined=acc.joined if policy is None else acc.joined + ((policy.joined > 0) & good[:, None]).astype(jnp.int64).sum(axis=0),
             crashed=acc.crashed + (mask & summary.crashed).astype(jnp.int64).sum(),
         )
 

@@ -37,6 +37,7 @@ class Prepared:
     provenance: dict[str, Any]
     posterior: Any = None
     labels: Any = None  # stress.shocks.assemble.ModuleLabels of the enabled shock modules
+    policy_labels: Any = None  # {"enabled": lever names, "members": coalition members}
 
 
 def prepare(cfg: Config) -> Prepared:
@@ -67,14 +68,15 @@ def prepare(cfg: Config) -> Prepared:
         substitution_elasticity=m.substitution_elasticity,
     )._replace(psi=jnp.asarray(psi, dtype))
     modules, labels = build_shocks(cfg, mrio)
+    policies, policy_labels = build_policies(cfg, mrio, labels.regimes)
     cutoff = cfg.scenario is not None and cfg.scenario.kind != "baseline"
     posterior = load_posterior(cfg) if cutoff or cfg.shocks.licensing.enabled else None
-    spec = scenario.build(cfg, mrio, dtype, posterior, modules)
+    spec = scenario.build(cfg, mrio, dtype, posterior, modules, policies)
     focus = cfg.metrics.focus_sector
     if focus is not None and focus not in mrio.sectors:
         raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
     model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
-    return Prepared(mrio, model, tables, params, spec, prov, posterior, labels)
+    return Prepared(mrio, model, tables, params, spec, prov, posterior, labels, policy_labels)
 
 
 def build_shocks(cfg: Config, mrio: Mrio) -> Any:
@@ -87,6 +89,28 @@ def build_shocks(cfg: Config, mrio: Mrio) -> Any:
     dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
     start_date = cfg.scenario.start_date if cfg.scenario is not None else None
     return assemble.build(cfg.shocks, mrio, horizon=cfg.model.horizon_days, start_date=start_date, dtype=dtype)
+
+
+def build_policies(cfg: Config, mrio: Mrio, regimes: tuple[str, ...]) -> Any:
+    """The enabled allied levers' specs and labels (:func:`stress.policy.levers.build`), in the
+    run's precision; JAX must be set up."""
+    from dataclasses import asdict
+
+    import jax.numpy as jnp
+
+    from stress.policy import levers
+
+    dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
+    return levers.build(
+        asdict(cfg.policy),
+        mrio,
+        regimes=tuple(regimes),
+        horizon=cfg.model.horizon_days,
+        year_to_day=cfg.model.year_to_day,
+        dtype=dtype,
+        chain=cfg.shocks.regime.enabled,
+        takeover=cfg.shocks.takeover.enabled,
+    )
 
 
 def load_posterior(cfg: Config) -> Any:
@@ -301,6 +325,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         month_labels=month_labels(cfg.scenario.start_date if cfg.scenario else None, res.flow_base.shape[0]),
         direct=metrics.direct,
         labels=prep.labels,
+        policy_labels=prep.policy_labels,
     )
     path = write_atomic(ds, Path(run_dir) / "results.nc")
     print_summary(ds, top_n=mt.top_n)

@@ -45,6 +45,7 @@ class PathParams(NamedTuple):
     psi: jax.Array  # (p, n)
     draw: jax.Array  # () int32 posterior draw index (-1: none)
     info: Any = None
+    policy: Any = None  # stress.policy.levers.PolicyInfo of the path's allied levers (None: none)
 
 
 def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
@@ -71,16 +72,49 @@ def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, para
     # psi s >= 1 keeps every stock >= 0 (a stock then funds at most one day of use); every draw
     # of the bundled posterior satisfies it (smallest psi x cover: 1.1), the floor guards others.
     psi = jnp.where(apply, jnp.maximum(spec.post_psi[d].astype(dt), 1.0 / s), jnp.broadcast_to(params.psi, (p, n)))
-    info = None
+    info = policy = None
+    pol = spec.policies
+    joined = None
+    if pol is not None:
+        from stress.policy import levers
+
+        joined = levers.draw_coalition(pol, key)
+    parts: tuple = ()
+    regime = jnp.zeros((0,), jnp.int32)
     if spec.modules is not None:
         from stress.shocks import assemble
-        from stress.shocks.base import Composite
 
         post_p = jnp.where(spec.use_posterior, spec.post_p[d].astype(jnp.float64), jnp.nan)
         post_share = jnp.where(spec.use_posterior, spec.post_share[d].astype(jnp.float64), jnp.nan)
-        parts, info = assemble.draw(spec.modules, key, post_p, post_share)
+        lev = None if pol is None else _Levers(pol, joined, spec.cut_start, spec.dest_mask.shape[0])
+        parts, info = assemble.draw(spec.modules, key, post_p, post_share, lev)
+        regime = info.regime
+    if pol is not None:
+        if spec.modules is None:
+            regime = jnp.zeros(pol.week_slots.shape, jnp.int32)  # no chain: the initial regime throughout
+        extra, policy = levers.draw(pol, key, joined, regime, spec.cut_start, p)
+        parts = (*parts, *extra)
+    if spec.modules is not None or pol is not None:
+        from stress.shocks.base import Composite
+
         dis = Composite(parts=(dis, *parts))
-    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32), info=info)
+    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32), info=info, policy=policy)
+
+
+class _Levers:
+    """The path's levers as the shock modules see them: factors on the regime chain's moves
+    (before it is drawn) and, given the drawn regimes, their :class:`~stress.shocks.base.Effects`."""
+
+    def __init__(self, pol: Any, joined: jax.Array, cut_start: jax.Array, R: int):
+        from stress.policy import levers
+
+        self.pol, self.joined, self.cut_start, self.R = pol, joined, cut_start, R
+        self.chain_factors = levers.chain_factors(pol, joined)
+
+    def __call__(self, regime: jax.Array) -> Any:
+        from stress.policy import levers
+
+        return levers.effects(self.pol, self.joined, regime, self.cut_start, self.R)
 
 
 def _sample(key: jax.Array, spec: ShockSpec) -> tuple[Disruption, jax.Array]:

@@ -53,6 +53,7 @@ class ShockSpec(NamedTuple):
     post_share: jax.Array  # (S, R) controlled share of the links' value, by buyer region
     post_share_applies: jax.Array  # () bool: the scenario takes its controlled share from the posterior
     modules: Any = None  # stress.shocks.assemble.ModuleSpecs of the enabled shocks (None: none)
+    policies: Any = None  # stress.policy.levers.PolicySpecs of the enabled allied levers (None: none)
 
 
 def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
@@ -75,7 +76,7 @@ def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
     return loss, start, days, recovery
 
 
-def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None, modules: Any = None) -> ShockSpec:
+def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None, modules: Any = None, policies: Any = None) -> ShockSpec:
     """Resolve ``cfg.shock`` and ``cfg.scenario`` against the world's labels; ``posterior`` is a
     :class:`stress.calibration.fit.Posterior` (or None for the scenario's hand-set priors);
     ``modules`` the enabled shock modules (:func:`stress.shocks.assemble.build`)."""
@@ -128,6 +129,7 @@ def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None, modules: A
         **{k: f(v) for k, v in (post or dummy_posterior(mrio)).items()},
         post_share_applies=jnp.asarray(share_applies),
         modules=modules,
+        policies=policies,
     )
 
 

@@ -63,13 +63,16 @@ def to_dataset(
     month_labels: list[str] | None = None,
     direct: tuple[int, ...] = (),
     labels: Any = None,
+    policy_labels: Any = None,
 ) -> xr.Dataset:
     """Build the run's Dataset from the engine's accumulators and retained per-path scalars.
 
     Crashed paths (a stock went negative or NaN) are left out of every statistic and counted in
     ``crashed_paths``; the statistics use the ``n_paths_counted`` others. ``labels``
     (:class:`stress.shocks.assemble.ModuleLabels`) names the shock modules' regimes, tariff
-    levels and predatory-pricing targets when modules ran.
+    levels and predatory-pricing targets when modules ran; ``policy_labels`` the allied levers
+    that ran (``{"enabled": names, "members": regions}``), whose costs, reserve releases and
+    coalition participation are then reported.
     """
     R, p = len(mrio.regions), len(mrio.sectors)
     q = np.asarray(quantiles, float)
@@ -127,6 +130,9 @@ def to_dataset(
         "crashed_paths": _var((), np.int64(acc.crashed), "1", "paths in which a stock went negative or NaN (left out of every statistic)"),
     }
     data.update(_shock_outputs(acc, mrio, count, q, horizon, labels, grid, rs))
+    levers = policy_labels is not None and bool(policy_labels.get("enabled"))
+    if levers:
+        data.update(_policy_outputs(acc, mrio, count, policy_labels))
     wl, dl = kept[:, 2 * R], kept[:, 2 * R + 2]
     if direct and dl.mean() > 0:
         amp = wl.mean() / dl.mean()
@@ -196,8 +202,15 @@ def to_dataset(
         coords["model_week"] = ("model_week", np.arange(acc.regime_weeks.shape[0]), {"units": "week", "long_name": "week index from day 0 (days 7w .. 7w + 6)"})
         if labels.predatory_targets:
             coords["closable"] = ("closable", [f"{mrio.regions[i // p]}/{mrio.sectors[i % p]}" for i in labels.predatory_targets])
+    if levers:
+        from stress.metrics import COST_COMPONENTS
+
+        coords["cost_component"] = ("cost_component", list(COST_COMPONENTS), {"long_name": "component of the allied levers' public cost"})
     ds = xr.Dataset(data, coords=coords)
     ds.attrs.update({k: netcdf_attr(v) for k, v in attrs.items()})
+    if levers:
+        ds.attrs["policies"] = ",".join(policy_labels["enabled"])
+        ds.attrs["coalition_members"] = ",".join(policy_labels["members"])
     ds.attrs["crashed_paths"] = int(acc.crashed)
     ds.attrs["n_paths_counted"] = count
     ds.attrs["Conventions"] = "CF-1.10"
@@ -250,6 +263,28 @@ def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, hori
                 ("closable",), acc.closed / n_, "1", "probability that the industry outside China closes capacity under predatory pricing within the horizon"
             )
     return out
+
+
+def _policy_outputs(acc: Accumulator, mrio: Mrio, count: int, policy_labels: Any) -> dict[str, xr.Variable]:
+    """The allied levers' costs, reserve releases and coalition participation."""
+    unit = mrio.unit
+    n_ = max(count, 1)
+    members = set(policy_labels["members"])
+    return {
+        "policy_cost_mean": _var(
+            ("cost_component",),
+            acc.cost_sum / FIXED_POINT / n_,
+            unit,
+            "expected public cost of the allied levers over the horizon, by component (stress.policy.levers)",
+        ),
+        "released_mean": _var(("region",), acc.released_sum / FIXED_POINT / n_, unit, "expected public reserves released into each region's stocks"),
+        "joined_probability": _var(
+            ("region",),
+            np.where([r in members for r in mrio.regions], acc.joined / n_, np.nan),
+            "1",
+            "share of paths in which the coalition member joined the joint levers (NaN: not a member)",
+        ),
+    }
 
 
 def _median_week(counts: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from stress.shocks import diversion, equipment, halts, licensing, outages, predatory, regime, tariffs
+from stress.shocks import diversion, equipment, halts, licensing, outages, predatory, regime, tariffs, takeover
 from stress.shocks.base import Context
 
 CHAIN_TAG = 1
@@ -35,6 +35,7 @@ class ModuleSpecs(NamedTuple):
     equipment: equipment.EquipmentSpec | None
     diversion: diversion.DiversionSpec | None
     predatory: predatory.PredatorySpec | None
+    takeover: takeover.TakeoverSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def build(shocks_cfg: Any, mrio: Any, *, horizon: int, start_date: str | None, d
         equipment=equipment.build(asdict(cfg.equipment), mrio, regimes, dtype) if cfg.equipment.enabled else None,
         diversion=diversion.build(asdict(cfg.diversion), mrio, tariff_tensor, dtype) if cfg.diversion.enabled else None,
         predatory=pred,
+        takeover=takeover.build(asdict(cfg.takeover), mrio, dtype) if cfg.takeover.enabled else None,
     )
     targets = () if pred is None else tuple(int(i) for i in np.asarray(pred.targets).argmax(axis=1))
     return specs, ModuleLabels(enabled, regimes, labels.tariffs, groups, monitored, targets)
@@ -152,6 +154,7 @@ _DRAWS = (
     ("equipment", equipment.draw),
     ("diversion", diversion.draw),
     ("predatory", predatory.draw),
+    ("takeover", takeover.draw),
 )
 
 
@@ -163,11 +166,22 @@ class PathInfo(NamedTuple):
     closed_day: jax.Array  # (J,) day each predatory-pricing target closed (inf: never); (0,) if off
 
 
-def draw(specs: ModuleSpecs, key: jax.Array, post_p: jax.Array, post_share: jax.Array) -> tuple[tuple, PathInfo]:
-    """One path's module values (each with ``channels(t)``) and its :class:`PathInfo`."""
+def draw(
+    specs: ModuleSpecs, key: jax.Array, post_p: jax.Array, post_share: jax.Array, levers: Any = None
+) -> tuple[tuple, PathInfo]:
+    """One path's module values (each with ``channels(t)``) and its :class:`PathInfo`.
+
+    ``levers`` (optional) is a callable ``levers(regime) -> Effects`` with the path's allied
+    levers (:mod:`stress.policy`), and an attribute ``chain_factors`` ``(up, down)`` applied to the
+    regime chain's moves before it is drawn; the draws themselves are the same with or without.
+    """
     W = specs.week_slots.shape[0]
-    g, k = regime.sample_chain(jax.random.fold_in(key, 1_000_003 + CHAIN_TAG), specs.chain, W)
-    ctx = Context(regime=g, tariff=k, post_p=post_p, post_share=post_share)
+    chain = specs.chain
+    if levers is not None:
+        up, down = levers.chain_factors
+        chain = chain._replace(P_reg=regime.scale_moves(chain.P_reg, chain.level_reg, up, down))
+    g, k = regime.sample_chain(jax.random.fold_in(key, 1_000_003 + CHAIN_TAG), chain, W)
+    ctx = Context(regime=g, tariff=k, post_p=post_p, post_share=post_share, policy=None if levers is None else levers(g))
     parts = []
     closed = jnp.zeros((0,), specs.week_slots.dtype)
     for name, fn in _DRAWS:

@@ -178,6 +178,21 @@ class Context(NamedTuple):
     tariff: jax.Array  # (W,) int32
     post_p: jax.Array  # (R,) float64
     post_share: jax.Array  # (R,) float64
+    policy: Any = None  # Effects of the path's allied levers on its shocks (None: no lever)
+
+
+class Effects(NamedTuple):
+    """What a path's allied levers (:mod:`stress.policy`) change in its shocks. The levers draw
+    nothing from the shocks' keys: a shock module given these factors uses the same uniforms as
+    without them (inversion), so a policy changes outcomes, never the random numbers."""
+
+    up: jax.Array  # () factor on the regime chain's weekly probabilities of moving up in level
+    down: jax.Array  # () factor on its probabilities of moving down
+    approval: jax.Array  # (W, R) factor on the weekly licence-approval hazard, by week and destination
+    protect: jax.Array  # (n,) lowest price a producer receives (a guaranteed floor), table price = 1; 0: none
+    wall: jax.Array  # (n,) extra tariff on competing imports in the producer's home market
+    closure: jax.Array  # (n,) factor on the closure hazard (guaranteed offtake)
+    screen: jax.Array  # (n,) factor on the hazard of passing under Chinese control
 
 
 def one_hot_rows(index: Any, n: int) -> Any:

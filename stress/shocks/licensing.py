@@ -122,6 +122,8 @@ def draw(spec: LicensingSpec, key: jax.Array, ctx: Context) -> LicensingPath:
         # decisions at the start of the week, once the review is over
         eligible = on & ~cut & (7.0 * since >= review)
         rate = spec.approval[g].astype(f64)  # (R,)
+        if ctx.policy is not None:  # a lever's factor on the approval hazard (e.g. the EU's ACI)
+            rate = rate * ctx.policy.approval[w].astype(f64)
         q = jnp.where(rate > 0, jnp.exp(log_q * jnp.where(rate > 0, rate, 1.0)), 1.0)  # (R,) no-approval probability
         u = jr.uniform(jr.fold_in(k_weeks, w), (L, R, A), f64)
         approved = approved | (eligible[..., None] & (u >= q[None, :, None]))

@@ -8,7 +8,10 @@ Per path, a price-cut campaign starts in a week drawn from a weekly hazard that 
 regime (a campaign is likelier in calm or truce, when exports flow); it lasts a drawn (log-normal)
 number of weeks and cuts the price of the listed Chinese industries' exports by a drawn depth
 ``d`` (a markdown). Producers outside China in the target industries are price takers: their
-price index is ``1 - d`` during the campaign. Each target has a unit cost ``c`` drawn relative to
+price index is ``1 - d`` during the campaign. Allied levers (:mod:`stress.policy`, given as
+``ctx.policy``) change what a target receives — a tariff wall ``tau`` in its home market makes
+it ``min(1, (1 - d)(1 + tau))``, a guaranteed floor ``f`` at least ``f`` — and guaranteed
+offtake scales its closure hazard down; the draws are the same. Each target has a unit cost ``c`` drawn relative to
 the baseline price; while ``1 - d < c`` it closes with a weekly hazard ``kappa (c - (1 - d)) / c``,
 drawn by inversion of the cumulative hazard, so closures happen only while price is below cost.
 A closed target loses ``closable_share`` of its capacity for the rest of the horizon (a closed
@@ -77,8 +80,18 @@ def draw(spec: PredatorySpec, key: jax.Array, ctx: Context) -> PredatoryPath:
     weeks = jnp.maximum(jnp.round(jnp.exp(spec.log_median_weeks.astype(f64) + spec.sigma.astype(f64) * jr.normal(k_len, (), f64))), 1.0)
     depth = jr.uniform(k_depth, (), f64, spec.depth_min.astype(f64), spec.depth_max.astype(f64))
     cost = jr.uniform(k_cost, (J,), f64, spec.cost_min.astype(f64), spec.cost_max.astype(f64))
-    shortfall = jnp.maximum(cost - (1 - depth), 0.0) / cost
-    rate = spec.kappa.astype(f64) * shortfall  # weekly hazard while the campaign lasts
+    received = jnp.broadcast_to(1 - depth, (J,))
+    kappa = jnp.broadcast_to(spec.kappa.astype(f64), (J,))
+    if ctx.policy is not None:
+        # Allied levers: a tariff wall lifts the competing import price in the producer's home
+        # market (up to the table price), a guaranteed floor sets the least it receives, and
+        # guaranteed offtake shields that share of its sales (closure hazard scaled down).
+        pol = jax.tree.map(lambda a: (spec.targets.astype(f64) @ a.astype(f64)), (ctx.policy.wall, ctx.policy.protect, ctx.policy.closure))
+        wall, protect, closure = pol
+        received = jnp.maximum(jnp.minimum(1.0, (1 - depth) * (1 + wall)), jnp.maximum(received, protect))
+        kappa = kappa * closure
+    shortfall = jnp.maximum(cost - received, 0.0) / cost
+    rate = kappa * shortfall  # weekly hazard while the campaign lasts
     e = jr.exponential(k_close, (J,), f64)
     wait = jnp.where(rate > 0, e / jnp.where(rate > 0, rate, 1.0), jnp.inf)  # weeks after the start
     closes = (wait < weeks) & (w0 < W)

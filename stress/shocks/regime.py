@@ -331,6 +331,21 @@ def _coupled_row(P: jax.Array, level: jax.Array, s: jax.Array, escalated: jax.Ar
     return jnp.where(escalated, coupled, row)
 
 
+def scale_moves(P: jax.Array, level: jax.Array, up: jax.Array, down: jax.Array) -> jax.Array:
+    """``P`` with every move to a higher level scaled by ``up`` and every move to a lower level by
+    ``down`` (moves within a level unchanged); the stay probability absorbs the change. Where the
+    scaled moves would exceed 1 they are scaled back to sum to exactly 1 (stay 0). Factors of 1
+    return ``P`` itself."""
+    hi = level[None, :] > level[:, None]
+    lo = level[None, :] < level[:, None]
+    eye = jnp.eye(P.shape[0], dtype=bool)
+    moved = jnp.where(hi, P * up, jnp.where(lo, P * down, jnp.where(eye, 0.0, P)))
+    total = moved.sum(axis=1, keepdims=True)
+    moved = moved * jnp.where(total > 1.0, 1.0 / jnp.maximum(total, jnp.finfo(P.dtype).tiny), 1.0)
+    scaled = jnp.where(eye, jnp.maximum(1.0 - moved.sum(axis=1, keepdims=True), 0.0), moved)
+    return jnp.where((up == 1) & (down == 1), P, scaled)
+
+
 def _apply_events(spec: ChainSpec, key_event: jax.Array, week: jax.Array, g: jax.Array, k: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Regime ``g`` and tariff ``k`` after the events scheduled for ``week`` (in listed order)."""
 
