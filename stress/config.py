@@ -346,7 +346,7 @@ class StockpileConfig:
     days: dict[str, float] = field(default_factory=dict)
     holder: str = "joint"
     sharing: str = "demand"
-    contributions: dict[str, float] | None = None
+    contributions: dict[str, float] = field(default_factory=dict)
     priority_sectors: list[str] = field(default_factory=list)
     trigger: str = "shortage"
     trigger_stock_share: float = 0.5

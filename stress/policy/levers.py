@@ -367,7 +367,7 @@ def build(
         if len(set(members)) != len(members):
             raise InputError("policy.coalition.members", members, "each region once")
     jp = dict(co.get("join_probability") or {})
-    check_names("policy.coalition.join_probability", list(jp), list(co.get("members") or members))
+    check_names("policy.coalition.join_probability", list(jp), foreign)  # only the members' entries are used
     join_p = np.zeros(R)
     for r in members:
         v = 1.0 if co.get("us_only") else jp.get(r, 1.0)
@@ -419,7 +419,7 @@ def build(
         use = AS * X0[None, :] * theta
         cover = dvec[:, None] * use * mem[region_of][None, :]
         contrib = c.get("contributions")
-        if contrib is None:
+        if not contrib:
             by_region = np.array([cover[:, region_of == r].sum() for r in range(R)])
             cvec = by_region * mem
         else:
