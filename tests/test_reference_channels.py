@@ -30,7 +30,7 @@ from conftest import ario_setup
 
 from stress.propagation import ario
 from stress.propagation import reference as ref
-from stress.shocks.base import Channels
+from stress.shocks.base import Channels, neutral
 
 RTOL = 1e-9
 SIMULATE = jax.jit(ario.Ario().simulate, static_argnums=3)  # one compilation per world and T
@@ -51,7 +51,8 @@ class DaySchedule(NamedTuple):
 
     def channels(self, t: jax.Array) -> Channels:
         d = jnp.asarray(t).astype(jnp.int32)  # init passes a float day 0
-        return Channels(
+        n, R = self.beta.shape[1:]
+        return neutral(n, R, self.capacity.dtype)._replace(
             capacity=self.capacity[d],
             beta=self.beta[d],
             price=self.price[d],
