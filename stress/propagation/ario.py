@@ -57,12 +57,40 @@ One step (ARIO.md §5, in this order):
   days (re-sequencing of lines). ``c = 1`` everywhere is ARIO exactly; ``c_qj < 1``
   (an extension) says only that share of an aggregated sector's output needs product ``q``,
   at the intensity ``A^S_qj / c_qj``; the rest of the output needs none of it.
-- D  Every client of ``i`` receives the share ``X_i / D_i`` of its order;
+- D  Every client of ``i`` receives the share ``X_i / D_i`` of its order, unless some buyers are
+  priority buyers (rated orders, channel ``priority``): with ``P_i = sum_j O_ij 1{priority_j > 0}``
+  the orders of priority buyers are served first, at ``sp_i = min(1, X_i / P_i)`` (1 where
+  ``P_i = 0``), and every other client (intermediate and final demand) gets
+  ``so_i = min(1, max(X_i - P_i, 0) / (D_i - P_i))`` (0 where ``D_i = P_i``; the ``min`` only
+  guards rounding), which is ``X_i / D_i`` without priority buyers;
   ``S <- S - U + I_sum G`` (skipped when inflow and use are ``allclose``). The use of q is
   ``U_qj = A^S_qj X_j rho_qj / r_qj``: only the part of the output that needs q draws on its
   stock (``rho_qj / r_qj`` is that part's share of ``X_j`` over ``c_qj``). With ``c = 1`` it is
   ARIO's ``A^S X``; with any ``c`` it never exceeds ``S / (psi s)``, so stocks stay >= 0
   whenever ``psi s >= 1``.
+- V  Public reserves (an extension; off with neutral channels), after the stock update and before
+  the orders, which see the replenished stocks. The state holds the reserve ``V_q`` (money at
+  table prices), full (``reserve_size`` of day 0) at the start. Buyer ``j``'s target is the
+  baseline stock ``T_qj = s_qj A^S_qj X_0,j`` on real inputs (``theta``; not ``X^opt``: a buyer
+  whose output collapsed is still short) and its gap ``g_qj = max(T_qj - S_qj, 0)``. It draws
+  on the reserve only while entitled and triggered: ``release_trigger_qj > 0`` and
+  (``S_qj < release_trigger_qj T_qj`` or ``P_q,r(j) >= release_price_q,r(j)``), with the
+  delivered price index ``P_qr = sum_a w_aqr pi_(a,q),r`` of today's channels (``w_aqr``: the
+  table's value shares of supplier region ``a`` in region ``r``'s intermediate purchases of
+  ``q``; ``P_qr = 1`` where ``r`` buys none). Of the day's release
+  ``avail_q = min(V_q, release_rate_q)``, the buyers with ``release_first_qj > 0`` are served
+  first, pro rata to their gaps (``a1 = g1 min(1, avail / sum g1)``); the rest ``rem_q`` goes
+  to the other entitled buyers, pro rata to their gaps (``f_qr = min(1, rem_q / G2_q)``) in
+  regions with ``release_quota_qr >= 1``, while a region with a quota below 1 takes at most
+  that share of ``rem_q`` (``f_qr = min(1, quota_qr rem_q / G2_qr)``; ``G2_qr``: its buyers'
+  gaps); if these shares together would exceed ``rem_q`` (quotas summing above 1, or mixed
+  with pooled regions), the second tier is scaled down to ``rem_q``, so the reserve never
+  releases more than ``avail``. ``S += a1 + a2``, ``V -= sum_j (a1 + a2)``. On a day when no
+  entitled buyer of ``q`` is short (``sum_j g_qj = 0``) the reserve buys back
+  ``min(refill_rate_q, max(reserve_size_q - V_q, 0))`` (on the world market: the purchase is
+  not an order in the IO table, an assumption). The crash check (a stock < 0 or NaN) follows.
+- F  Price floors (an extension): producer ``i`` is paid ``max(floor_i - p_i, 0) X_i`` a day
+  (money at table prices, ``p``: today's producer price index), recorded by producer region.
 - Q  Orders for ``t + 1``: ``N_qj = kappa_inv max(s_qj A^S_qj X^opt_j - S_qj, 0) + U_qj``,
   split over suppliers of product q by ``w_ij = Z_0,ij alpha_i (1 - Delta_i)`` ("alt", Guan et
   al. 2020; added capacity, ``1 - Delta > 1``, counts as 1 here: it serves redirected orders
@@ -83,6 +111,12 @@ orders. Final demand cannot re-split: of region ``r``'s final demand for ``i`` o
 ``beta_i,r(t)`` passes, and the rest counts as unmet. Orders placed on day ``t - 1`` for day
 ``t`` already use ``beta(t)``; the initial orders (``Z_0``) are split the same way with
 ``beta(0)``.
+
+Steps that no shock of a path moves are left out at trace time (:func:`_touched`): prices,
+halts, rationing priority (``priority``), the reserve step (any of the seven reserve channels)
+and the floor (``floor``); a left-out step records zeros and leaves the reserve at 0, and with
+none of the lever channels touched the trajectories are bit for bit those of the model without
+them.
 
 ``boario_quirks=True`` (default) keeps BoARIO 0.7.2's behaviour where it departs from the
 published model (ARIO.md §8): alpha relaxes to ``alpha^b`` only when ``zeta == 0`` exactly
@@ -176,6 +210,7 @@ class State(NamedTuple):
     ch: Channels  # this step's channel values (computed at the end of the previous step)
     halted: jax.Array  # (p, n) bool: the part of j's output that needs q is halted
     clock: jax.Array  # (p, n) days since that part's input came back (inf: never halted)
+    reserve: jax.Array  # (p,) public reserve of each product (money at table prices)
 
 
 class Record(NamedTuple):
@@ -192,6 +227,10 @@ class Record(NamedTuple):
     price: jax.Array  # (n,) producer price index p(t)
     tariff_revenue: jax.Array  # (R,) extra tariff collected by each importing region
     price_cost: jax.Array  # (R,) extra cost to each region's buyers of higher delivered prices
+    released: jax.Array  # (R,) reserve released into the stocks of each buyer region
+    reserve_level: jax.Array  # () total reserve after the day (after release and refill)
+    refilled: jax.Array  # () bought back into the reserves that day
+    floor_paid: jax.Array  # (R,) price-floor payments to each producer region
     crashed: jax.Array  # () bool
 
 
@@ -339,6 +378,90 @@ def _delivered(ch: Channels) -> jax.Array:
     return ch.price[:, None] * (1 + ch.tariff) * ch.markdown
 
 
+#: The channels of the reserve step (module docstring, step V).
+RESERVE_CHANNELS = frozenset(
+    {"reserve_size", "release_rate", "release_trigger", "release_price", "release_first", "release_quota", "refill_rate"}
+)
+
+
+def _ration(X: jax.Array, D: jax.Array, O_eff: jax.Array, priority: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Shares of their orders that clients receive when suppliers ration (module docstring, step
+    D): ``(served, so)``, with ``served`` (n, n) the share of buyer ``j``'s order to supplier
+    ``i`` and ``so`` (n,) the share of every other client (final demand included)::
+
+        P_i = sum_j O_ij 1{priority_j > 0},   sp_i = min(1, X_i / P_i)  (1 where P_i = 0),
+        so_i = min(1, max(X_i - P_i, 0) / (D_i - P_i))                  (0 where D_i = P_i).
+    """
+    rated = priority > 0  # (n,) buyers
+    P = jnp.where(rated[None, :], O_eff, 0).sum(axis=1)
+    sp = jnp.where(P > 0, jnp.minimum(1, _safe_div(X, P)), 1)
+    so = jnp.minimum(1, _safe_div(jnp.maximum(X - P, 0), D - P))
+    return jnp.where(rated[None, :], sp[:, None], so[:, None]), so
+
+
+def _price_index(Z0: jax.Array, delivered: jax.Array, p: int) -> jax.Array:
+    """Delivered price index ``P_qr`` (p, R) of product ``q`` in buyer region ``r``: the
+    suppliers' delivered prices weighted by the table's value shares of the supplier regions in
+    ``r``'s intermediate purchases of ``q`` (1 where ``r`` buys none of ``q``)."""
+    n, R = delivered.shape
+    bought = Z0.reshape(R, p, R, p).sum(axis=3)  # (a, q, r)
+    total = bought.sum(axis=0)  # (q, r)
+    w = _safe_div(bought, total[None])
+    index = (w * delivered.reshape(R, p, R)).sum(axis=0)
+    return jnp.where(total > 0, index, 1)
+
+
+class Release(NamedTuple):
+    """What the reserve step (module docstring, step V) gives back."""
+
+    S: jax.Array  # (p, n) stocks after the release
+    reserve: jax.Array  # (p,) reserve after release and refill
+    released: jax.Array  # (R,) released into the stocks of each buyer region
+    refilled: jax.Array  # () bought back
+
+
+def release_reserve(tables: ArioTables, ch: Channels, S: jax.Array, reserve: jax.Array) -> Release:
+    """Public reserves after the stock update ``S`` (module docstring, step V): entitled buyers
+    below their trigger (or facing a delivered price index at or above the release price) get
+    the day's release ``min(reserve, release_rate)``, first-tier buyers first, the others pro rata
+    to their gaps under the regions' quotas; untouched reserves refill."""
+    p, n = S.shape
+    R = n // p
+    dt = S.dtype
+    size, rate = ch.reserve_size.astype(dt), ch.release_rate.astype(dt)
+    trigger, first = ch.release_trigger.astype(dt), ch.release_first.astype(dt)
+    quota, refill_rate = ch.release_quota.astype(dt), ch.refill_rate.astype(dt)
+    target = jnp.where(tables.theta, tables.s * tables.AS * tables.X0[None, :], 0)
+    gap = jnp.maximum(target - S, 0)
+    index = jnp.repeat(_price_index(tables.Z0, _delivered(ch), p), p, axis=1)  # (p, n): P_q,r(j)
+    price_hit = index >= jnp.repeat(ch.release_price, p, axis=1)
+    entitled = (trigger > 0) & ((S < trigger * target) | price_hit)
+    gap = jnp.where(entitled, gap, 0)
+    avail = jnp.minimum(reserve, rate)
+    tier1 = first > 0
+    g1 = jnp.where(tier1, gap, 0)
+    a1 = g1 * jnp.minimum(1, _safe_div(avail, g1.sum(axis=1)))[:, None]
+    rem = jnp.maximum(avail - a1.sum(axis=1), 0)
+    g2 = jnp.where(tier1, 0, gap)
+    G2 = g2.sum(axis=1)  # (p,)
+    G2r = g2.reshape(p, R, p).sum(axis=2)  # (p, R)
+    pooled = jnp.minimum(1, _safe_div(rem, G2))[:, None]
+    capped = jnp.minimum(1, _safe_div(quota * rem[:, None], G2r))
+    f = jnp.where(quota >= 1, pooled, capped)  # (p, R)
+    a2 = g2 * jnp.repeat(f, p, axis=1)
+    # quotas above 1 in total (or mixed with pooled regions) would overdraw: scale to rem
+    a2 = a2 * jnp.minimum(1, _safe_div(rem, a2.sum(axis=1)))[:, None]
+    alloc = a1 + a2
+    reserve = jnp.maximum(reserve - alloc.sum(axis=1), 0)
+    refill = jnp.where(gap.sum(axis=1) > 0, 0, jnp.minimum(refill_rate, jnp.maximum(size - reserve, 0)))
+    return Release(
+        S=S + alloc,
+        reserve=reserve + refill,
+        released=alloc.reshape(p, R, p).sum(axis=(0, 2)),
+        refilled=refill.sum(),
+    )
+
+
 def _final_demand(Y0: jax.Array, price: jax.Array, params: ArioParams, p: int) -> jax.Array:
     """Final demand at delivered prices ``price`` (n, RF): for each column and product ``q``, a CES
     choice among the product's suppliers (elasticity ``sigma``) inside a product total that moves
@@ -426,7 +549,8 @@ class Ario:
 
     def init(self, tables: ArioTables, dis: Any = None, params: ArioParams | None = None) -> State:
         """Stationary initial state: stocks at target (``s``), orders ``Z0`` (split under day 0's
-        licences and delivered prices when ``dis`` changes them), ``alpha = alpha_base``."""
+        licences and delivered prices when ``dis`` changes them), ``alpha = alpha_base``, public
+        reserves full (day 0's ``reserve_size``; zeros without ``dis``)."""
         S = tables.s * tables.AS * tables.X0[None, :]
         p, n = tables.AS.shape
         R = n // p
@@ -447,10 +571,11 @@ class Ario:
             ch=ch,
             halted=jnp.zeros((p, n), bool),
             clock=jnp.full((p, n), jnp.inf, dt),
+            reserve=ch.reserve_size.astype(dt),
         )
 
     def step(self, tables: ArioTables, params: ArioParams, dis: Any, state: State, t: jax.Array) -> tuple[State, Record]:
-        """Advance one path by one day (module docstring, steps E-A-P-H-D-R-Q)."""
+        """Advance one path by one day (module docstring, steps E-A-P-H-D-V-F-Q)."""
         p, n = tables.AS.shape
         R = n // p
         S, O, alpha, X_prev, ch = state.S, state.O, state.alpha, state.X_prev, state.ch
@@ -460,6 +585,9 @@ class Ario:
         touched = _touched(dis, t)
         priced = bool(touched & {"price", "tariff", "markdown"})
         halts = bool(touched & {"halt_below", "restart_lag", "penalty", "penalty_days"})
+        rated = "priority" in touched
+        reserves = bool(touched & RESERVE_CHANNELS)
+        floors = "floor" in touched
 
         # E: today's channels (computed at the end of yesterday's step): licences, prices
         beta = ch.beta  # (n, R)
@@ -500,9 +628,13 @@ class Ario:
         input_ratio = r.min(axis=0)
         X = Xopt * input_ratio
 
-        # D: proportional rationing, stock update
-        share = _safe_div(X, D)
-        G_int = O_eff * share[:, None]
+        # D: proportional rationing (priority buyers first when some are rated), stock update
+        if rated:
+            served, share = _ration(X, D, O_eff, ch.priority)
+            G_int = O_eff * served
+        else:
+            share = _safe_div(X, D)
+            G_int = O_eff * share[:, None]
         G_fd = Y_eff * share[:, None]
         inflow = G_int.reshape(R, p, n).sum(axis=0)
         # Only the part of j's output that needs q draws on q's stock (module docstring).
@@ -511,7 +643,17 @@ class Ario:
         S_next = S - use + inflow
         if self.boario_quirks:
             S_next = jnp.where(_allclose(inflow, use), S, S_next)
+        # V: public reserves release into the stocks (and refill) before the orders are placed
+        reserve = state.reserve
+        released, refilled = jnp.zeros((R,), X.dtype), jnp.zeros((), X.dtype)
+        if reserves:
+            rel = release_reserve(tables, ch, S_next, reserve)
+            S_next, reserve, released, refilled = rel.S, rel.reserve, rel.released, rel.refilled
         crashed = state.crashed | jnp.any(S_next < 0) | jnp.any(jnp.isnan(S_next))
+        # F: price-floor payments, by producer region
+        floor_paid = jnp.zeros((R,), X.dtype)
+        if floors:
+            floor_paid = (jnp.maximum(ch.floor.astype(X.dtype) - ch.price, 0) * X).reshape(R, p).sum(axis=1)
         unmet = (Y_want - G_fd).sum(axis=1)  # licences and rationing leave demand unmet; prices change it
 
         # Q: orders for t + 1, under tomorrow's licences and prices
@@ -553,9 +695,15 @@ class Ario:
             price=ch.price,
             tariff_revenue=revenue,
             price_cost=price_cost,
+            released=released,
+            reserve_level=reserve.sum(),
+            refilled=refilled,
+            floor_paid=floor_paid,
             crashed=crashed,
         )
-        new = State(S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed, ch=ch_next, halted=halted, clock=clock)
+        new = State(
+            S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed, ch=ch_next, halted=halted, clock=clock, reserve=reserve
+        )
         return new, record
 
     def simulate(

@@ -66,6 +66,41 @@ With the delivered price ``pi[i, r] = price[i] (1 + tariff[i, r]) markdown[i, r]
 With every channel neutral (capacity, beta, price, markdown 1; tariff, halt settings 0) and
 ``eps = sigma = 0`` every factor above is exactly 1 and the run is bit-identical to BoARIO's.
 
+Extension: levers (rationing priority, public reserves, price floors)
+---------------------------------------------------------------------
+Further channels of :class:`ChannelSchedule` (neutral: 0, except ``release_price`` inf and
+``release_quota`` 1): ``priority`` and ``floor`` (n,), ``reserve_size``, ``release_rate``,
+``refill_rate`` (p,), ``release_trigger`` and ``release_first`` (p, n), ``release_price`` and
+``release_quota`` (p, R). All of them read day t.
+
+* Rationing priority (step D): supplier ``i`` serves the orders of priority buyers
+  (``priority[j] > 0``), ``P[i] = sum_j O_eff[i, j]`` over them, first: each gets
+  ``sp = min(1, X[i] / P[i])`` of its order (1 where ``P[i] = 0``); every other client,
+  final demand included, gets ``so = min(1, max(X[i] - P[i], 0) / (D[i] - P[i]))`` (0 where
+  ``D[i] = P[i]``; the ``min`` only guards rounding). Without priority buyers this is ``X / D``.
+* Public reserves (step V, after the stock update and its ``allclose`` short-cut, before the
+  crash check and the orders of step Q, which see the replenished stocks). The state carries
+  the reserve ``V[q]``, full at the start (``reserve_size`` of day 0). Target
+  ``T[q, j] = s AS X0[j]`` where ``theta`` (0 elsewhere), gap ``g = max(T - S, 0)``; the
+  delivered price index of ``q`` in region ``r`` is ``P[q, r] = sum_a w[a, q, r] pi[(a, q), r]``
+  with ``w`` the value shares of the supplier regions ``a`` in ``r``'s intermediate purchases
+  of ``q`` in ``Z0`` (``P = 1`` where ``r`` buys none of ``q``). Buyer ``j`` of region ``r``
+  is entitled and triggered when ``release_trigger[q, j] > 0`` and
+  (``S[q, j] < release_trigger[q, j] T[q, j]`` or ``P[q, r] >= release_price[q, r]``); other
+  gaps count as 0. The day's release ``avail = min(V, release_rate)`` serves the buyers with
+  ``release_first > 0`` first (``a1 = g1 min(1, avail / sum g1)``), then the others share the
+  rest ``rem``: pro rata to their gaps where ``release_quota[q, r] >= 1``
+  (``min(1, rem / G2)``), at most ``release_quota[q, r] rem`` for region ``r`` otherwise
+  (``min(1, quota rem / G2[r])``); if the second tier together would exceed ``rem`` (quotas
+  above 1 in total, or mixed with pooled regions) it is scaled down to ``rem``.
+  ``S += a1 + a2``, ``V -= sum (a1 + a2)``. When no entitled buyer of ``q`` is short,
+  ``V += min(refill_rate, max(reserve_size - V, 0))`` (bought on the world market, outside the
+  IO table).
+* Price floors: ``floor_paid[r] = sum_{i in r} max(floor[i] - price[i], 0) X[i]``.
+* Records: ``released`` (R,) money released into each buyer region's stocks,
+  ``reserve_level`` (scalar) total reserve after the day, ``refilled`` (scalar) bought back
+  that day, ``floor_paid`` (R,) by producer region.
+
 Notation (ARIO.md symbol → variable name)
 -----------------------------------------
 
@@ -252,6 +287,8 @@ class State(NamedTuple):
         (``None``: never).
     clock : ndarray, shape (p, n), optional
         Days since that input came back (``inf``: never halted; ``None``: all ``inf``).
+    reserve : ndarray, shape (p,), optional
+        Public reserve of each product (``None``: empty).
     """
 
     S: np.ndarray
@@ -260,14 +297,17 @@ class State(NamedTuple):
     X_prev: np.ndarray
     halted: np.ndarray | None = None
     clock: np.ndarray | None = None
+    reserve: np.ndarray | None = None
 
 
 class DayChannels(NamedTuple):
     """One day's channel values (:mod:`stress.shocks.base`), as :func:`step` reads them.
 
     Every field is a NumPy array: ``capacity``, ``price``, ``halt_below``, ``restart_lag``,
-    ``penalty``, ``penalty_days`` of shape (n,); ``beta``, ``tariff``, ``markdown`` of shape
-    (n, R). Build a neutral day with :meth:`neutral`.
+    ``penalty``, ``penalty_days``, ``priority``, ``floor`` of shape (n,); ``beta``, ``tariff``,
+    ``markdown`` of shape (n, R); ``reserve_size``, ``release_rate``, ``refill_rate`` of shape
+    (p,); ``release_trigger``, ``release_first`` of shape (p, n); ``release_price``,
+    ``release_quota`` of shape (p, R). Build a neutral day with :meth:`neutral`.
     """
 
     capacity: np.ndarray
@@ -279,9 +319,19 @@ class DayChannels(NamedTuple):
     restart_lag: np.ndarray
     penalty: np.ndarray
     penalty_days: np.ndarray
+    priority: np.ndarray
+    floor: np.ndarray
+    reserve_size: np.ndarray
+    release_rate: np.ndarray
+    release_trigger: np.ndarray
+    release_price: np.ndarray
+    release_first: np.ndarray
+    release_quota: np.ndarray
+    refill_rate: np.ndarray
 
     @staticmethod
     def neutral(n: int, R: int) -> DayChannels:
+        p = n // R
         return DayChannels(
             capacity=np.ones(n),
             beta=np.ones((n, R)),
@@ -292,6 +342,15 @@ class DayChannels(NamedTuple):
             restart_lag=np.zeros(n),
             penalty=np.zeros(n),
             penalty_days=np.zeros(n),
+            priority=np.zeros(n),
+            floor=np.zeros(n),
+            reserve_size=np.zeros(p),
+            release_rate=np.zeros(p),
+            release_trigger=np.zeros((p, n)),
+            release_price=np.full((p, R), np.inf),
+            release_first=np.zeros((p, n)),
+            release_quota=np.ones((p, R)),
+            refill_rate=np.zeros(p),
         )
 
     def delivered(self) -> np.ndarray:
@@ -317,6 +376,15 @@ class ChannelSchedule(NamedTuple):
     restart_lag     (n,)              (T + 1, n)          0
     penalty         (n,)              (T + 1, n)          0
     penalty_days    (n,)              (T + 1, n)          0
+    priority        (n,)              (T + 1, n)          0
+    floor           (n,)              (T + 1, n)          0
+    reserve_size    (p,)              (T + 1, p)          0
+    release_rate    (p,)              (T + 1, p)          0
+    release_trigger (p, n)            (T + 1, p, n)       0
+    release_price   (p, R)            (T + 1, p, R)       inf
+    release_first   (p, n)            (T + 1, p, n)       0
+    release_quota   (p, R)            (T + 1, p, R)       1
+    refill_rate     (p,)              (T + 1, p)          0
     ==============  ================  ==================  =======
 
     Step ``t`` reads day ``t`` (capacity, final demand, halts, records) and day ``t + 1`` (the
@@ -334,6 +402,15 @@ class ChannelSchedule(NamedTuple):
     restart_lag: np.ndarray | None = None
     penalty: np.ndarray | None = None
     penalty_days: np.ndarray | None = None
+    priority: np.ndarray | None = None
+    floor: np.ndarray | None = None
+    reserve_size: np.ndarray | None = None
+    release_rate: np.ndarray | None = None
+    release_trigger: np.ndarray | None = None
+    release_price: np.ndarray | None = None
+    release_first: np.ndarray | None = None
+    release_quota: np.ndarray | None = None
+    refill_rate: np.ndarray | None = None
 
 
 def prepare(
@@ -621,7 +698,9 @@ def _day_or_neutral(day, n: int, R: int, name: str) -> DayChannels:
         return DayChannels.neutral(n, R)
     if not isinstance(day, DayChannels):
         raise InputError(name, type(day).__name__, "a DayChannels (or None)")
-    shapes = {"beta": (n, R), "tariff": (n, R), "markdown": (n, R)}
+    p = n // R
+    shapes = {"beta": (n, R), "tariff": (n, R), "markdown": (n, R), "reserve_size": (p,), "release_rate": (p,), "refill_rate": (p,)}
+    shapes.update(release_trigger=(p, n), release_first=(p, n), release_price=(p, R), release_quota=(p, R))
     for field in DayChannels._fields:
         a = np.asarray(getattr(day, field), dtype=float)
         if a.shape != shapes.get(field, (n,)):
@@ -648,7 +727,7 @@ def step(
     demand_elasticity: float = 0.0,
     substitution_elasticity: float = 0.0,
 ) -> tuple[State, dict]:
-    r"""Advance one path by one day: ARIO.md §5.1 (E → A → P → H → D → R → Q) plus extensions.
+    r"""Advance one path by one day: ARIO.md §5.1 (E → A → P → H → D → V → R → Q) plus extensions.
 
     Parameters
     ----------
@@ -686,8 +765,11 @@ def step(
         consumer region x product, flattened region-major (n,); ``input_ratio`` X / Xopt
         (n,); ``halted`` (p, n) input below its halt threshold (1.0) or not (0.0);
         ``halt_factor`` (p, n) the factor applied to rho; ``deliveries`` (n, R); ``price``
-        (n,); ``tariff_revenue`` and ``price_cost`` (R,); ``crashed`` True if a stock of
-        S(t+1) is negative or NaN.
+        (n,); ``tariff_revenue`` and ``price_cost`` (R,); ``released`` (R,) reserve released
+        into each buyer region's stocks; ``reserve_level`` total reserve after the day;
+        ``refilled`` bought back into the reserves; ``floor_paid`` (R,) price-floor payments by
+        producer region; ``crashed`` True if a stock of S(t+1) (after the release) is negative
+        or NaN.
     """
     p, R, n = prep.n_sectors, prep.n_regions, prep.n
     S, O, alpha, X_prev = state.S, state.O, state.alpha, state.X_prev
@@ -762,9 +844,12 @@ def step(
     input_ratio = suff.min(axis=0)
     X = Xopt * input_ratio
 
-    # D. proportional rationing of every demand column, then stocks.
-    frac = _safe_div(X, D)
-    G_int = O_eff * frac[:, None]
+    # D. proportional rationing of every demand column (priority buyers first), then stocks.
+    if np.any(ch.priority > 0):
+        G_int, frac = _ration_with_priority(X, D, O_eff, ch.priority)
+    else:
+        frac = _safe_div(X, D)
+        G_int = O_eff * frac[:, None]
     G_fd = Y_eff * frac[:, None]
     inflow = G_int.reshape(R, p, n).sum(axis=0)  # = Isum @ G_int (industries region-major)
     needs = np.ones_like(rho)
@@ -774,7 +859,14 @@ def step(
         S_new = np.array(S, copy=True)
     else:
         S_new = S - use + inflow
+    # V. public reserves release into the stocks, or refill, before the orders.
+    reserve = np.zeros(p) if state.reserve is None else np.asarray(state.reserve, dtype=float)
+    S_new, reserve, released, refilled = _release_reserve(prep, ch, pi, S_new, reserve)
     crashed = bool(np.any(S_new < 0) or np.any(np.isnan(S_new)))
+    # F. price-floor payments by producer region
+    floor_paid = np.zeros(R)
+    for i in range(n):
+        floor_paid[prep.region_of[i]] += max(ch.floor[i] - ch.price[i], 0.0) * X[i]
     H = Y_want - G_fd  # blocked final demand counts as unmet; a price-driven change of demand does not
     undist = H.sum(axis=1)
     F = prep.n_fd
@@ -824,9 +916,83 @@ def step(
         "price": np.array(ch.price, copy=True),
         "tariff_revenue": tariff_revenue,
         "price_cost": price_cost,
+        "released": released,
+        "reserve_level": float(reserve.sum()),
+        "refilled": refilled,
+        "floor_paid": floor_paid,
         "crashed": crashed,
     }
-    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock), record
+    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock, reserve=reserve), record
+
+
+def _ration_with_priority(X: np.ndarray, D: np.ndarray, O_eff: np.ndarray, priority: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deliveries ``G_int`` (n, n) and the share ``so`` (n,) of the non-priority clients when the
+    orders of priority buyers are served first (module docstring), supplier by supplier."""
+    n = X.shape[0]
+    G_int = np.zeros_like(O_eff)
+    so = np.zeros(n)
+    rated = priority > 0
+    for i in range(n):
+        P = O_eff[i, rated].sum()
+        sp = min(1.0, X[i] / P) if P != 0 else 1.0
+        rest = D[i] - P
+        so[i] = min(1.0, max(X[i] - P, 0.0) / rest) if rest != 0 else 0.0
+        G_int[i] = O_eff[i] * np.where(rated, sp, so[i])
+    return G_int, so
+
+
+def _release_reserve(prep: Prepared, ch: DayChannels, pi: np.ndarray, S: np.ndarray, reserve: np.ndarray):
+    """Step V of the module docstring, product by product: ``(S, reserve, released, refilled)``."""
+    p, R, n = prep.n_sectors, prep.n_regions, prep.n
+    S = np.array(S, dtype=float, copy=True)
+    reserve = np.array(reserve, dtype=float, copy=True)
+    released = np.zeros(R)
+    refilled = 0.0
+    if not np.any(ch.release_trigger > 0) and not np.any(ch.refill_rate > 0):
+        return S, reserve, released, refilled  # nobody entitled and nothing to buy back
+    for q in range(p):
+        # delivered price index of q in each buyer region, by the table's value shares
+        index = np.ones(R)
+        for r in range(R):
+            bought = np.array([prep.Z0[a * p + q, prep.region_of == r].sum() for a in range(R)])
+            if bought.sum() > 0:
+                index[r] = sum(bought[a] / bought.sum() * pi[a * p + q, r] for a in range(R))
+        gap = np.zeros(n)
+        for j in range(n):
+            r = prep.region_of[j]
+            target = prep.s[q, j] * prep.AS[q, j] * prep.X0[j] if prep.theta[q, j] else 0.0
+            trig = ch.release_trigger[q, j]
+            if trig > 0 and (S[q, j] < trig * target or index[r] >= ch.release_price[q, r]):
+                gap[j] = max(target - S[q, j], 0.0)
+        avail = min(reserve[q], ch.release_rate[q])
+        first = ch.release_first[q] > 0
+        alloc = np.zeros(n)
+        G1 = gap[first].sum()
+        if G1 > 0:
+            alloc[first] = gap[first] * min(1.0, avail / G1)
+        rem = max(avail - alloc.sum(), 0.0)
+        second = ~first & (gap > 0)
+        G2 = gap[second].sum()
+        a2 = np.zeros(n)
+        for j in np.flatnonzero(second):
+            r = prep.region_of[j]
+            if ch.release_quota[q, r] >= 1:
+                a2[j] = gap[j] * min(1.0, rem / G2)
+            else:
+                G2r = gap[second & (prep.region_of == r)].sum()
+                a2[j] = gap[j] * min(1.0, ch.release_quota[q, r] * rem / G2r)
+        if a2.sum() > rem:  # quotas above 1 in total, or mixed with pooled regions
+            a2 *= rem / a2.sum()
+        alloc += a2
+        S[q] += alloc
+        reserve[q] = max(reserve[q] - alloc.sum(), 0.0)
+        for r in range(R):
+            released[r] += alloc[prep.region_of == r].sum()
+        if gap.sum() == 0:
+            refill = min(ch.refill_rate[q], max(ch.reserve_size[q] - reserve[q], 0.0))
+            reserve[q] += refill
+            refilled += refill
+    return S, reserve, released, refilled
 
 
 def _final_demand_at_prices(Y0: np.ndarray, price: np.ndarray, p: int, eps: float, sigma: float) -> np.ndarray:
@@ -895,6 +1061,10 @@ _RECORD_SHAPES = {
     "price": "n",
     "tariff_revenue": "R",
     "price_cost": "R",
+    "released": "R",
+    "reserve_level": "",
+    "refilled": "",
+    "floor_paid": "R",
 }
 
 #: ChannelSchedule field -> (one day's shape as a key, neutral value)
@@ -908,6 +1078,15 @@ _CHANNEL_SPEC = {
     "restart_lag": ("n", 0.0),
     "penalty": ("n", 0.0),
     "penalty_days": ("n", 0.0),
+    "priority": ("n", 0.0),
+    "floor": ("n", 0.0),
+    "reserve_size": ("p", 0.0),
+    "release_rate": ("p", 0.0),
+    "release_trigger": ("pn", 0.0),
+    "release_price": ("pR", np.inf),
+    "release_first": ("pn", 0.0),
+    "release_quota": ("pR", 1.0),
+    "refill_rate": ("p", 0.0),
 }
 
 
@@ -917,7 +1096,8 @@ def _channel_days(sched: ChannelSchedule, T: int, n: int, R: int) -> list[DayCha
         raise InputError("channel_schedule", type(sched).__name__, "a ChannelSchedule")
     per_day = {}
     for field, (kind, neutral_value) in _CHANNEL_SPEC.items():
-        one = (n,) if kind == "n" else (n, R)
+        p = n // R
+        one = {"n": (n,), "nR": (n, R), "p": (p,), "pn": (p, n), "pR": (p, R)}[kind]
         value = getattr(sched, field)
         if value is None:
             a = np.full((T + 1,) + one, neutral_value)
@@ -970,7 +1150,8 @@ def simulate(
         ``demand``, ``intermediate_demand``, ``final_demand_undist``,
         ``final_demand_unmet``, ``input_ratio``, ``price``: arrays of shape (T, n);
         ``stocks`` (before production), ``halted``, ``halt_factor``: (T, p, n);
-        ``deliveries``: (T, n, R); ``tariff_revenue``, ``price_cost``: (T, R) (see
+        ``deliveries``: (T, n, R); ``tariff_revenue``, ``price_cost``, ``released``,
+        ``floor_paid``: (T, R); ``reserve_level``, ``refilled``: (T,) (see
         :func:`step`); ``crashed``: bool; ``crash_step``: step at which a stock became
         negative or NaN (-1 if none). After a crash the loop stops: the crash step's row is
         filled, later rows are NaN (ARIO.md §7).
@@ -993,9 +1174,11 @@ def simulate(
     if days is None and (demand_elasticity != 0 or substitution_elasticity != 0):
         raise InputError("demand/substitution_elasticity", (demand_elasticity, substitution_elasticity), "a channel_schedule with prices")
 
-    shape = {"n": (n,), "pn": (p, n), "nR": (n, R), "R": (R,)}
+    shape = {"n": (n,), "pn": (p, n), "nR": (n, R), "R": (R,), "": ()}
     out = {k: np.full((T,) + shape[s], np.nan) for k, s in _RECORD_SHAPES.items()}
     state = initial_state(prep)
+    if days is not None:  # public reserves start full
+        state = state._replace(reserve=np.array(days[0].reserve_size, copy=True))
     # initial orders: Z0 split under day 0's licences and delivered prices
     beta0 = None if beta_schedule is None else beta_schedule[0]
     w0 = prep.Z0
