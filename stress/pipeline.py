@@ -564,6 +564,22 @@ def print_summary(ds: xr.Dataset, top_n: int = 10) -> None:
         f"{100 * float(ds.attrs.get('constraint_threshold', 0.01)):g} % of what demand and capacity allow."
     )
     print_shock_summary(ds, console, top_n)
+    print_policy_summary(ds, console)
+
+
+def print_policy_summary(ds: xr.Dataset, console: Any) -> None:
+    """The allied levers that ran: coalition participation, public costs, reserve releases."""
+    if "policy_cost_mean" not in ds:
+        return
+    unit = ds.attrs.get("money_unit", "")
+    joined = ", ".join(f"{r} {float(ds.joined_probability.sel(region=r)):.0%}" for r in ds.region.values if np.isfinite(float(ds.joined_probability.sel(region=r))))
+    console.print(f"Allied levers: {ds.attrs.get('policies', '')}. Members joining the joint levers (share of paths): {joined}")
+    costs = ds.policy_cost_mean
+    parts = ", ".join(f"{c} {float(costs.sel(cost_component=c)):,.3f}" for c in costs.cost_component.values if float(costs.sel(cost_component=c)) != 0)
+    console.print(f"Expected public cost over {ds.attrs.get('horizon_days')} days, {unit}: {float(costs.sum()):,.3f}" + (f" ({parts})" if parts else ""))
+    if float(ds.released_mean.sum()) > 0:
+        cells = ", ".join(f"{r} {float(ds.released_mean.sel(region=r)):,.3f}" for r in ds.region.values if float(ds.released_mean.sel(region=r)) > 0)
+        console.print(f"Expected stockpile releases into buyers' stocks, {unit}: {cells}")
 
 
 def print_shock_summary(ds: xr.Dataset, console: Any, top_n: int = 10) -> None:
