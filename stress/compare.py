@@ -260,6 +260,10 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
     return res
 
 
+PER_RUN = ("config", "title", "created", "wall_time_s", "engine_time_s", "first_chunk_time_s", "crashed_paths", "n_paths_counted")
+"""Attributes of each run kept as variables along ``policy`` (``run_<name>``), never merged."""
+
+
 def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides: list[str], compare: CompareConfig) -> xr.Dataset:
     """compare.nc: the runs' Datasets along ``policy``, plus the comparison variables."""
     from stress.results.dataset import netcdf_attr
@@ -268,8 +272,12 @@ def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides:
     ref_cfg = entries[0][1]
     per = []
     keys = sorted({k for r in runs for k in r.ds.attrs})
-    common = {k: runs[0].ds.attrs[k] for k in keys if all(k in r.ds.attrs and _same(r.ds.attrs[k], runs[0].ds.attrs[k]) for r in runs)}
-    varying = [k for k in keys if k not in common]
+    common = {
+        k: runs[0].ds.attrs[k]
+        for k in keys
+        if k not in PER_RUN and all(k in r.ds.attrs and _same(r.ds.attrs[k], runs[0].ds.attrs[k]) for r in runs)
+    }
+    varying = [k for k in keys if k not in common and k != "crashed_paths"]  # crashed_paths is a variable already
     for r in runs:
         d = r.ds.copy()
         d.attrs = {}
