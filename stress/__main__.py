@@ -24,6 +24,8 @@ commands:
   simulate   one deterministic path; writes trajectory.nc with the daily trajectory
   calibrate  NumPyro calibration on the 2025-26 observations; writes posterior.nc
   backtest   replay the April 2025 controls; writes backtest.nc with predictive percentiles
+  compare    the same paths under each of policies=[none,...] (the first is the reference);
+             writes compare.nc with paired differences, tail risk, halts and costs
 
 examples:
   python -m stress run +scenario=full_cutoff
@@ -31,9 +33,11 @@ examples:
   python -m stress simulate world=pymrio_test shock=capacity_loss shock.region=reg3 shock.sector=mining
   python -m stress calibrate calibration.chains=4
   python -m stress backtest sampler.n_paths=4096
+  python -m stress compare +scenario=full_cutoff policies=[none,joint_stockpile,price_floor,defence_priority]
+  python -m stress compare +scenario=full_cutoff policies=[none,joint_stockpile+price_floor] sampler.n_paths=4096
 """
 
-GROUPS = ("world", "model", "sampler", "shock", "scenario", "calibration")
+GROUPS = ("world", "model", "sampler", "shock", "scenario", "calibration", "policy")
 
 
 def _choices(config_dir: Path, group: str) -> list[str]:
@@ -73,9 +77,17 @@ def precheck(overrides: list[str], config_dir: Path) -> None:
                 raise InputError("scenario", value, "a scenario added with a plus sign: +scenario=" + "|".join(allowed))
             if "(" in value:  # sweep functions such as glob(*) are Hydra's to expand
                 continue
-            for choice in value.split(","):
-                if choice not in allowed:
-                    raise InputError(bare, choice, "one of " + ", ".join(allowed))
+            # a list of options (+policy=[a,b]), a sweep (a,b) or both ([a,b],[c])
+            for choice in value.replace("[", ",").replace("]", ",").split(","):
+                if choice.strip() and choice.strip() not in allowed:
+                    raise InputError(bare, choice.strip(), "one of " + ", ".join(allowed))
+        elif bare == "policies" and "(" not in value:
+            from stress.config import check_policies, policy_names
+
+            allowed = policy_names()
+            for entry in value.replace("[", ",").replace("]", ",").split(","):
+                if entry.strip():
+                    check_policies([entry.strip()], allowed)
         elif bare in ("hydra.run.dir", "hydra.sweep.dir"):
             _check_dir(bare, value)
     if not any(o.split("=", 1)[0].lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
@@ -182,10 +194,15 @@ def main(argv: list[str] | None = None) -> None:
         runs = not (flags.cfg or flags.info or flags.help or flags.hydra_help or flags.shell_completion)
         if own_configs:
             precheck(flags.overrides, Path(cli.CONFIG_DIR))
+            if command != "compare" and any(o.split("=", 1)[0].lstrip("+~") == "policies" for o in flags.overrides):
+                value = next(o.split("=", 1)[1] for o in flags.overrides if o.split("=", 1)[0].lstrip("+~") == "policies")
+                raise InputError("policies", value, "a setting of python -m stress compare only (one policy in a run: +policy=NAME)")
             if not flags.multirun:
                 composed = cli.check_composition(flags.overrides)
                 check_posterior_overrides(flags.overrides, composed)
-                if runs:
+                if command == "compare":
+                    cli.compare_entries(flags.overrides, composed.policies)
+                elif runs:
                     cli.check_shocks(composed)
         if runs:
             make_output_dir(flags.overrides, multirun=flags.multirun)

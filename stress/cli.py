@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -85,7 +86,6 @@ def check_shocks(cfg: config.Config) -> None:
 def check_composition(overrides: list[str]) -> config.Config:
     """Compose and validate the config as Hydra will, before any work: unknown keys, wrong types
     and out-of-range values become one :class:`InputError` instead of Hydra's report."""
-    from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
     given = {o.split("=", 1)[0].lstrip("+~"): (o.split("=", 1)[1] if "=" in o else None) for o in overrides}
@@ -94,8 +94,7 @@ def check_composition(overrides: list[str]) -> config.Config:
         if key is not None:  # Hydra would fail on the missing node with an assertion
             raise InputError(key, given[key], "a setting of a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff)")
     try:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="config", overrides=overrides)
+        cfg = _compose(overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
         if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
@@ -108,6 +107,81 @@ def check_composition(overrides: list[str]) -> config.Config:
     except Exception as exc:  # Hydra reports a few malformed overrides with other exceptions
         raise InputError("overrides", " ".join(overrides), f"overrides Hydra can compose ({type(exc).__name__}: {exc})") from None
     return config.validate(to_config(cfg))
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    """Compose ``configs/config.yaml`` with ``overrides``: inside a running Hydra app (whose
+    GlobalHydra is set up) through it, before Hydra starts through a temporary one."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="config", overrides=overrides)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def policy_overrides(entry: str) -> list[str]:
+    """What ``compare`` adds to the user's overrides for one entry of ``policies``: nothing for
+    ``none``, ``+policy=a`` for one lever, ``+policy=[a,b]`` for ``a+b``."""
+    levers = config.policy_levers(entry)
+    if levers == ["none"]:
+        return []
+    return [f"+policy={levers[0]}" if len(levers) == 1 else "+policy=[" + ",".join(levers) + "]"]
+
+
+def compare_entries(overrides: list[str], policies: list[str] | None = None) -> list[tuple[str, config.Config, list[str]]]:
+    """Compose, validate and check every entry of ``policies`` as Hydra would, from the user's
+    ``overrides`` (``policies=`` left out) plus the entry's ``+policy=…``; returns
+    ``(entry, config, overrides used)`` for each, the reference first.
+
+    A lever's own settings (``policy.NAME.…``) go to the entries that use lever NAME only; one
+    set for a lever no entry uses is refused, as is choosing ``+policy=`` by hand (``policies``
+    does that here). Every entry must share the reference's paths: same seed, path count,
+    horizon, world and scenario (common random numbers).
+    """
+    base = [o for o in overrides if _key(o) != "policies"]
+    for o in base:
+        if _key(o) == "policy":
+            raise InputError("policy", o.split("=", 1)[1] if "=" in o else None, "chosen through policies=[none,NAME,…] by compare, not with +policy=")
+    if policies is None:
+        policies = check_composition(overrides).policies
+    policies = config.check_policies(policies)
+    used = {lever for entry in policies for lever in config.policy_levers(entry)}
+    names = config.policy_names()
+    for o in base:
+        parts = _key(o).split(".")
+        if parts[0] == "policy" and len(parts) > 1 and parts[1] in names and parts[1] not in used:
+            raise InputError(_key(o), o.split("=", 1)[1] if "=" in o else None, f"a setting of a lever listed in policies={policies}")
+    out = []
+    for entry in policies:
+        levers = config.policy_levers(entry)
+        mine = [
+            o for o in base
+            if not (_key(o).startswith("policy.") and _key(o).split(".")[1] in names and _key(o).split(".")[1] not in levers)
+        ]
+        ov = mine + policy_overrides(entry)
+        cfg = check_composition(ov)
+        cfg.policies = [entry]
+        out.append((entry, cfg, ov))
+    ref = out[0][1]
+    for entry, cfg, _ in out[1:]:
+        for field, a, b in (
+            ("sampler.seed", ref.sampler.seed, cfg.sampler.seed),
+            ("sampler.n_paths", ref.sampler.n_paths, cfg.sampler.n_paths),
+            ("model.horizon_days", ref.model.horizon_days, cfg.model.horizon_days),
+            ("world.name", ref.world.name, cfg.world.name),
+            ("scenario.name", ref.scenario and ref.scenario.name, cfg.scenario and cfg.scenario.name),
+        ):
+            if a != b:
+                raise InputError("policies", entry, f"a policy that keeps {field}={a!r} of the reference {out[0][0]!r} (it sets {b!r}): compare runs the same paths")
+    for _, cfg, _ in out:
+        check_shocks(cfg)
+    return out
 
 
 def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
@@ -157,4 +231,37 @@ def backtest(cfg: DictConfig) -> None:
     _task(bt.run, cfg)
 
 
-COMMANDS: dict[str, Callable[[], None]] = {"run": run, "simulate": simulate, "calibrate": calibrate, "backtest": backtest}
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
+def compare(cfg: DictConfig) -> None:
+    """``python -m stress compare``: the same paths under each of ``policies``; writes compare.nc."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from stress import compare as cmp
+
+    def job(plain: config.Config, run_dir: Path, config_yaml: str) -> Path:
+        overrides = list(HydraConfig.get().overrides.task)
+        entries = [(entry, c, OmegaConf.to_yaml(_compose(ov))) for entry, c, ov in compare_entries(overrides, plain.policies)]
+        return cmp.run(entries, run_dir, overrides=[o for o in overrides if _key(o) != "policies"], compare=plain.compare)
+
+    _task(job, cfg)
+
+
+class FrontierCallback(Callback):
+    """``hydra.callbacks.frontier`` (configs/config.yaml): after a sweep, the cost / tail-risk
+    frontier over the compare.nc files its jobs wrote; nothing for sweeps of other commands."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: typing.Any) -> None:
+        import time
+
+        self.started = time.time() - 1.0  # file times may be rounded to the second
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: typing.Any) -> None:
+        from stress import compare as cmp
+
+        cmp.print_sweep_frontier(Path(str(config.hydra.sweep.dir)), self.started)
+
+
+COMMANDS: dict[str, Callable[[], None]] = {"run": run, "simulate": simulate, "calibrate": calibrate, "backtest": backtest, "compare": compare}

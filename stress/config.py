@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from stress.errors import InputError, check_range
@@ -481,6 +482,60 @@ class SimulateConfig:
 
 
 @dataclass
+class CompareConfig:
+    """Settings of ``python -m stress compare`` (the policies themselves are ``policies``).
+
+    ``bootstrap``: paired bootstrap resamples for the standard errors of the expected
+    shortfall and its change. ``regions``: the regions whose most exposed industry is shown in
+    the summary table (null: the three with the highest reference halt probability).
+    """
+
+    bootstrap: int = 200
+    regions: list[str] | None = None
+
+
+POLICY_DIR = Path(__file__).resolve().parents[1] / "configs" / "policy"
+"""The ``policy`` config group: one ``# @package _global_`` file per allied lever."""
+
+
+def policy_names() -> list[str]:
+    """The options of the ``policy`` config group (``none`` is the reference: no lever)."""
+    return sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
+
+
+def policy_levers(entry: str) -> list[str]:
+    """The options named by one entry of ``policies``: ``a`` or ``a+b`` (levers together)."""
+    return [part.strip() for part in str(entry).split("+")]
+
+
+def check_policies(policies: Any, allowed: list[str] | None = None) -> list[str]:
+    """Validate ``policies``: a non-empty list of distinct entries, each a policy option name or
+    several joined with ``+``; return it as a list of strings."""
+    allowed = policy_names() if allowed is None else allowed
+    what = (
+        "a non-empty list of distinct policy options from configs/policy (" + ", ".join(allowed) + "), "
+        "or several joined with + (e.g. joint_stockpile+price_floor); the first is the reference, normally none"
+    )
+    if isinstance(policies, str) or not isinstance(policies, list | tuple) or not policies:
+        raise InputError("policies", policies, what)
+    seen: dict[frozenset[str], str] = {}
+    for entry in policies:
+        if not isinstance(entry, str):
+            raise InputError("policies", entry, what)
+        levers = policy_levers(entry)
+        for lever in levers:
+            if lever not in allowed:
+                raise InputError("policies", entry if len(levers) == 1 else f"{entry} ({lever})", what)
+        if len(levers) > 1 and ("none" in levers or len(set(levers)) < len(levers)):
+            raise InputError("policies", entry, "distinct levers other than none joined with + (none stands alone: no lever)")
+        key = frozenset(levers)
+        if key in seen:
+            raise InputError("policies", list(policies), f"{what} ({entry!r} repeats {seen[key]!r})")
+        seen[key] = entry
+    return [str(e) for e in policies]
+
+
+@dataclass
 class Config:
     """The whole run configuration."""
 
@@ -495,6 +550,8 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     shocks: ShocksConfig = field(default_factory=ShocksConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    policies: list[str] = field(default_factory=lambda: ["none"])  # python -m stress compare: the first is the reference
+    compare: CompareConfig = field(default_factory=CompareConfig)
 
 
 def register() -> None:
@@ -682,4 +739,7 @@ def validate(cfg: Config) -> Config:
             raise InputError(f"calibration.{key}", v, f"a whole number in [{lo}, 100000]")
     if not 0 <= c.seed < 2**31:
         raise InputError("calibration.seed", c.seed, "a whole number in [0, 2**31)")
+    check_policies(cfg.policies)
+    if not isinstance(cfg.compare.bootstrap, int) or not 2 <= cfg.compare.bootstrap <= 100_000:
+        raise InputError("compare.bootstrap", cfg.compare.bootstrap, "a whole number of bootstrap resamples in [2, 100000]")
     return cfg

@@ -268,20 +268,30 @@ class _Progress:
             self.bar.stop()
 
 
-def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
-    """The main job: Monte Carlo over paths; writes ``run_dir/results.nc``; prints a summary."""
-    if cfg.scenario is None:
-        raise InputError("scenario", None, "a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff or +scenario=baseline)")
-    check_writable(run_dir)
-    t0 = time.perf_counter()
+@dataclass
+class Simulated:
+    """A Monte Carlo run on the host: its Dataset, the engine's raw result and what built it."""
+
+    ds: xr.Dataset
+    res: Any  # stress.engine.EngineResult
+    prep: Prepared
+    metrics: Any  # stress.metrics.Metrics
+    wall: float  # seconds from ``t0`` to the end of the engine
+
+
+def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = None, label: str = "stress run") -> Simulated:
+    """Prepare, run the engine over ``cfg.sampler``'s paths and build the Dataset (nothing is
+    written). ``label`` starts the line printed before the engine starts; ``t0`` (from
+    ``time.perf_counter``) is when the job started, for the wall time."""
+    t0 = time.perf_counter() if t0 is None else t0
     prep = prepare(cfg)
-    from stress.results.dataset import to_dataset, write_atomic
+    from stress.results.dataset import to_dataset
 
     mt = cfg.metrics
     metrics = make_metrics(cfg, prep)
     s = cfg.sampler
     print(
-        f"stress run: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
+        f"{label}: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
         f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']}",
         flush=True,
     )
@@ -327,9 +337,26 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
         labels=prep.labels,
         policy_labels=prep.policy_labels,
     )
+    return Simulated(ds, res, prep, metrics, wall)
+
+
+def require_scenario(cfg: Config) -> None:
+    if cfg.scenario is None:
+        raise InputError("scenario", None, "a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff or +scenario=baseline)")
+
+
+def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
+    """The main job: Monte Carlo over paths; writes ``run_dir/results.nc``; prints a summary."""
+    require_scenario(cfg)
+    check_writable(run_dir)
+    t0 = time.perf_counter()
+    from stress.results.dataset import write_atomic
+
+    out = simulate_paths(cfg, config_yaml, t0=t0)
+    ds, res = out.ds, out.res
     path = write_atomic(ds, Path(run_dir) / "results.nc")
-    print_summary(ds, top_n=mt.top_n)
-    print(f"wall time {wall:.1f} s ({res.run_seconds:.1f} s in the engine, {res.n_chunks} chunks)")
+    print_summary(ds, top_n=cfg.metrics.top_n)
+    print(f"wall time {out.wall:.1f} s ({res.run_seconds:.1f} s in the engine, {res.n_chunks} chunks)")
     print(f"results: {path.resolve()}")
     return path
 
