@@ -242,11 +242,11 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
     out["es99_tail_paths"] = (("policy",), n_tail, {"units": "1", "long_name": "paths averaged in the 99 % expected shortfall, ceil(0.01 N)"})
     out["most_exposed_sector"] = (("region",), np.array(exposed, dtype=object), {"long_name": f"each region's sector with the highest probability of a first plant halt within {w8} weeks in the reference run"})
     out["halt_probability_most_exposed"] = (pr, halt, {"units": "1", "long_name": f"probability of a first plant halt within {w8} weeks of the region's most exposed sector (most_exposed_sector)", "week": w8})
-    out["policy_cost_mean"] = (("policy",), cost_mean, {"units": unit, "long_name": "expected cost of the policy over the horizon: mean over the paired paths of policy_cost/TOTAL (0 where the run has no such column)"})
-    out["policy_cost_se"] = (("policy",), cost_se, {"units": unit, "long_name": "Monte Carlo standard error of the expected policy cost"})
+    out["total_cost_mean"] = (("policy",), cost_mean, {"units": unit, "long_name": "expected cost of the policy over the horizon: mean over the paired paths of policy_cost/TOTAL (0 where the run has no such column)"})
+    out["total_cost_se"] = (("policy",), cost_se, {"units": unit, "long_name": "Monte Carlo standard error of the expected policy cost"})
     out["loss_avoided_per_dollar"] = (("policy",), avoided, {"units": "1", "long_name": "world lost value added avoided per unit of policy cost: (mean VA loss ref - mean VA loss policy) / mean cost; NaN where the cost is 0"})
     if components:
-        out["policy_cost_component_mean"] = (("policy", "cost_component"), comp_mean, {"units": unit, "long_name": "expected policy cost by component (policy_cost/<component>; 0 where absent)"})
+        out["total_cost_by_component"] = (("policy", "cost_component"), comp_mean, {"units": unit, "long_name": "expected policy cost by component (policy_cost/<component>; 0 where absent)"})
     for w, (m, se) in extra.items():
         what = "extra tariff revenue collected" if w == "tariff_revenue" else "extra cost of higher delivered prices to buyers"
         out[f"delta_{w}_mean"] = (pr, m, {"units": unit, "long_name": f"change in expected {what} by region against the reference (paired)"})
@@ -353,7 +353,7 @@ def print_comparison(ds: xr.Dataset) -> None:
     W = SCOPE_WORLD
     for p in ds.policy.values:
         s = ds.sel(policy=p, scope=W)
-        cost, cse = float(s.policy_cost_mean), float(s.policy_cost_se)
+        cost, cse = float(s.total_cost_mean), float(s.total_cost_se)
         per = float(s.loss_avoided_per_dollar)
         t.add_row(
             str(p),
@@ -363,7 +363,7 @@ def print_comparison(ds: xr.Dataset) -> None:
             f"{float(s.value_added_loss_es99):,.2f} ± {float(s.value_added_loss_es99_se):,.2f}",
             _pm(float(s.delta_value_added_loss_es99), float(s.delta_value_added_loss_es99_se)),
             f"{cost:,.2f} ± {cse:,.2f}" if np.isfinite(cse) else f"{cost:,.2f}",
-            f"{per:,.2f}" if np.isfinite(per) else "—",
+            (f"{per:,.2f}" if abs(per) >= 0.005 else "0.00") if np.isfinite(per) else "—",
             *(f"{float(ds.halt_probability_most_exposed.sel(policy=p, region=r)):.1%}" for r in key),
         )
     console.print(t)
@@ -377,11 +377,19 @@ def print_comparison(ds: xr.Dataset) -> None:
     console.print(t2)
     for w, what in (("tariff_revenue", "extra tariff revenue"), ("price_cost", "cost of higher delivered prices")):
         if f"delta_{w}_mean" in ds:
+            d = ds[f"delta_{w}_mean"]
+            moved = [p for p in ds.policy.values[1:] if float(np.abs(d.sel(policy=p)).max()) > 1e-9]  # only policies that moved it
             cells = "; ".join(
-                f"{p}: " + ", ".join(f"{r} {_pm(float(ds[f'delta_{w}_mean'].sel(policy=p, region=r)), float(ds[f'delta_{w}_se_paired'].sel(policy=p, region=r)), ',.1f')}" for r in ds.region.values)
-                for p in ds.policy.values[1:]
+                f"{p}: "
+                + ", ".join(
+                    f"{r} {_pm(float(d.sel(policy=p, region=r)), float(ds[f'delta_{w}_se_paired'].sel(policy=p, region=r)), ',.3f')}"
+                    for r in ds.region.values
+                    if abs(float(d.sel(policy=p, region=r))) > 1e-9
+                )
+                for p in moved
             )
-            console.print(f"Δ {what} by region, {unit}: {cells}")
+            if cells:
+                console.print(f"Δ {what} by region, {unit}: {cells}")
     console.print(
         f"Δ: policy minus {ref} on the same paths; a path that crashed in either run is left out of the pair. "
         f"ES99: {ds.attrs.get('es_estimator')}; its SE: paired bootstrap ({ds.attrs.get('bootstrap_resamples')} resamples, fixed seed). "
@@ -409,7 +417,7 @@ def frontier_table(files: list[Path]) -> list[dict[str, Any]]:
                         "overrides": ov,
                         "group": group,
                         "policy": str(p),
-                        "cost": float(ds.policy_cost_mean.sel(policy=p)),
+                        "cost": float(ds.total_cost_mean.sel(policy=p)),
                         "es99": float(ds.value_added_loss_es99.sel(policy=p, scope=SCOPE_WORLD)),
                         "unit": ds.attrs.get("money_unit", ""),
                         "order": j,
