@@ -330,7 +330,10 @@ class ShocksConfig:
 
 @dataclass
 class CoalitionConfig:
-    """Who takes part in the joint levers (:mod:`stress.policy.coalition`)."""
+    """Who takes part in the joint levers (:mod:`stress.policy.levers`): the US, the EU and other
+    allies (seed article, "Another Way"); each joins a path's joint levers with its probability
+    (diminished trust, "Diminished Trust"). ``us_only``: the USA alone, refusing a share of its
+    imports of ``us_only_sectors`` even from allies (the "domestic production only" camp)."""
 
     members: list[str] = field(default_factory=list)
     join_probability: dict[str, float] = field(default_factory=dict)
@@ -341,7 +344,10 @@ class CoalitionConfig:
 
 @dataclass
 class StockpileConfig:
-    """A joint public stockpile (:mod:`stress.policy.levers`, ``joint_stockpile``)."""
+    """A joint public stockpile (``joint_stockpile``): ``days`` of the joined members' use by
+    product (Japan's JOGMEC holds ~60 days), released into short buyers' stocks (``trigger``:
+    shortage or price), shared by ``sharing`` (pro rata to demand, to contribution, defence
+    first), refilled after the crisis; costs its carrying rate on the value held."""
 
     enabled: bool = False
     days: dict[str, float] = field(default_factory=dict)
@@ -359,7 +365,9 @@ class StockpileConfig:
 
 @dataclass
 class TariffWallConfig:
-    """Joint tariffs on rare-earth products from outside the coalition (``tariff_wall``)."""
+    """Joint tariffs on rare-earth products from outside the coalition (``tariff_wall``): the
+    Section 232 "tariff wall" of the seed article (25 %, the 2018 steel rate), which also lifts the
+    price members' producers get during a predatory price campaign."""
 
     enabled: bool = False
     rate: float = 0.25
@@ -368,7 +376,9 @@ class TariffWallConfig:
 
 @dataclass
 class PriceFloorConfig:
-    """A minimum price guaranteed to members' producers (``price_floor``)."""
+    """A minimum price guaranteed to members' producers (``price_floor``): the MP Materials-DoD
+    NdPr floor of $110/kg (2.1 x the 2024 price); no closure under predatory pricing while the
+    floor is above cost; the treasury pays floor minus market price on the covered output."""
 
     enabled: bool = False
     level: float = 2.1
@@ -377,7 +387,9 @@ class PriceFloorConfig:
 
 @dataclass
 class ProcurementConfig:
-    """Guaranteed government demand (offtake) and unified standards (``procurement``)."""
+    """Guaranteed government demand (offtake) and unified standards (``procurement``): a share of
+    members' REE output bought at a premium (as DoD's 10-year offtake of MP's 10X magnets), which
+    shields that share from closure and brings new capacity sooner and larger."""
 
     enabled: bool = False
     sectors: list[str] = field(default_factory=list)
@@ -389,7 +401,8 @@ class ProcurementConfig:
 
 @dataclass
 class DefencePriorityConfig:
-    """Rated defence orders served first (``defence_priority``)."""
+    """Rated defence orders served first (``defence_priority``): preferred suppliers in defence
+    contracts, as the US Defense Priorities and Allocations System (15 CFR 700) rates orders."""
 
     enabled: bool = False
     sectors: list[str] = field(default_factory=list)
@@ -398,7 +411,10 @@ class DefencePriorityConfig:
 
 @dataclass
 class AlliedCapacityConfig:
-    """New mining, separation and magnet capacity in member regions (``allied_capacity``)."""
+    """New mining, separation and magnet capacity in member regions (``allied_capacity``):
+    projects (Iluka Eneabba, US separation, Neo's Narva plant, MP Upstream 60K) with drawn lead
+    times stretched by China's equipment controls; public equity share of capex (DoD's ~15 % of
+    MP; US stakes in Lithium Americas and Trilogy Metals), annualised at a capital charge."""
 
     enabled: bool = False
     projects: list[Any] = field(default_factory=list)
@@ -412,7 +428,9 @@ class AlliedCapacityConfig:
 
 @dataclass
 class HarmonisedControlsConfig:
-    """Members align their export controls (``harmonised_controls``)."""
+    """Members align their export controls (``harmonised_controls``): factors on China's regime
+    chain's escalation and de-escalation probabilities (assumptions, documented in
+    ``configs/levers/default.yaml``)."""
 
     enabled: bool = False
     escalation_factor: float = 1.0
@@ -422,7 +440,9 @@ class HarmonisedControlsConfig:
 
 @dataclass
 class InvestmentScreeningConfig:
-    """Shared screening of Chinese acquisitions of members' producers (``investment_screening``)."""
+    """Shared screening of Chinese acquisitions of members' producers (``investment_screening``):
+    stops most of the takeover hazard (``shocks.takeover``), as FIRB and CFIUS blocked CNMC-Lynas
+    (2009) and unwound stakes in Northern Minerals."""
 
     enabled: bool = False
     effectiveness: float = 0.9
@@ -431,7 +451,9 @@ class InvestmentScreeningConfig:
 
 @dataclass
 class AntiCoercionConfig:
-    """The EU's Anti-Coercion Instrument, used alone (``anti_coercion_instrument``)."""
+    """The EU's Anti-Coercion Instrument, used alone (``anti_coercion_instrument``; Regulation
+    (EU) 2023/2675): ~180 days after coercion starts, tariffs on Chinese goods and an assumed
+    factor on China's approvals of EU licence applications."""
 
     enabled: bool = False
     region: str = "EU"
