@@ -78,7 +78,10 @@ def check_shocks(cfg: config.Config) -> None:
     from stress.mrio import io as mrio_io
 
     runtime.setup(cfg.runtime)
+    from stress import scenario
+
     mrio = mrio_io.load(cfg.world)
+    scenario.check_labels(cfg, mrio)
     _, labels = pipeline.build_shocks(cfg, mrio)
     pipeline.build_policies(cfg, mrio, labels.regimes)
 

@@ -353,14 +353,15 @@ class StockpileConfig:
     days: dict[str, float] = field(default_factory=dict)
     holder: str = "joint"
     sharing: str = "demand"
-    contributions: dict[str, float] = field(default_factory=dict)
+    contributions: dict[str, Any] = field(default_factory=dict)
     priority_sectors: list[str] = field(default_factory=list)
     trigger: str = "shortage"
     trigger_stock_share: float = 0.5
     trigger_price: float = 1.5
-    release_days: float = 30.0
+    release_per_day: float = 1.0
     refill_days: float = 180.0
     carrying_rate: float = 0.06
+    years_held: float = 5.0
 
 
 @dataclass

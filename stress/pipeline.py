@@ -67,6 +67,7 @@ def prepare(cfg: Config) -> Prepared:
         demand_elasticity=m.demand_elasticity,
         substitution_elasticity=m.substitution_elasticity,
     )._replace(psi=jnp.asarray(psi, dtype))
+    scenario.check_labels(cfg, mrio)
     modules, labels = build_shocks(cfg, mrio)
     policies, policy_labels = build_policies(cfg, mrio, labels.regimes)
     cutoff = cfg.scenario is not None and cfg.scenario.kind != "baseline"
@@ -110,6 +111,11 @@ def build_policies(cfg: Config, mrio: Mrio, regimes: tuple[str, ...]) -> Any:
         dtype=dtype,
         chain=cfg.shocks.regime.enabled,
         takeover=cfg.shocks.takeover.enabled,
+        priced=cfg.shocks.tariffs.enabled
+        or cfg.shocks.predatory.enabled
+        or cfg.shocks.diversion.enabled
+        or cfg.policy.tariff_wall.enabled
+        or cfg.policy.anti_coercion_instrument.enabled,
     )
 
 

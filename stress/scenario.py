@@ -76,6 +76,17 @@ def capacity_events(cfg: Config, mrio: Mrio) -> tuple[np.ndarray, ...]:
     return loss, start, days, recovery
 
 
+def check_labels(cfg: Config, mrio: Mrio) -> None:
+    """The scenario's region and sector names against the world (first, so that a scenario meant
+    for another world is named as the cause rather than the shocks built on it)."""
+    sc = cfg.scenario
+    if sc is not None and sc.kind == "export_cutoff":
+        check_names("scenario.exporter", [sc.exporter], list(mrio.regions))
+        check_names("scenario.products", list(sc.products), list(mrio.sectors))
+        if sc.destinations is not None:
+            check_names("scenario.destinations", list(sc.destinations), [r for r in mrio.regions if r != sc.exporter])
+
+
 def build(cfg: Config, mrio: Mrio, dtype: Any, posterior: Any = None, modules: Any = None, policies: Any = None) -> ShockSpec:
     """Resolve ``cfg.shock`` and ``cfg.scenario`` against the world's labels; ``posterior`` is a
     :class:`stress.calibration.fit.Posterior` (or None for the scenario's hand-set priors);

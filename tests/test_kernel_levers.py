@@ -75,6 +75,7 @@ def test_priority_buyer_is_served_first(factor):
     a = neutral_arrays(n, R, T)
     a["capacity"][:, CHN_ORE] = factor
     a["priority"][:, USA_GOODS] = 1.0
+    a["honour"][:] = 1.0
     for rec in both(m, a, T)[:2]:
         X0 = m.x / 365.0
         X, D = rec["production"][0, CHN_ORE], rec["demand"][0, CHN_ORE]
@@ -90,20 +91,42 @@ def test_priority_buyer_is_served_first(factor):
         assert rec["deliveries"][0, CHN_ORE, 0] == 0.0 and rec["deliveries"][0, CHN_ORE, 2] == 0.0
 
 
+def test_a_supplier_that_does_not_honour_rated_orders_rations_everyone_alike():
+    """The same shortage with CHN/ore not honouring rated orders (every other supplier does): every
+    client of CHN/ore, the rated USA/goods included, gets X / D of its order."""
+    m = toy()
+    n, R, T = m.n, 3, 3
+    a = neutral_arrays(n, R, T)
+    a["capacity"][:, CHN_ORE] = 0.5
+    a["priority"][:, USA_GOODS] = 1.0
+    a["honour"][:] = 1.0
+    a["honour"][:, CHN_ORE] = 0.0
+    for rec in both(m, a, T)[:2]:
+        X, D = rec["production"][0, CHN_ORE], rec["demand"][0, CHN_ORE]
+        O, Y = m.Z[CHN_ORE] / 365.0, m.Y[CHN_ORE] / 365.0
+        share = X / D
+        want = np.array([(O[0] + O[1] + Y[0]) * share, (O[2] + O[3] + Y[1]) * share, (O[4] + O[5] + Y[2]) * share])
+        np.testing.assert_allclose(rec["deliveries"][0, CHN_ORE], want, rtol=RTOL)
+
+
 def test_ration_shares_per_buyer():
     """``ario._ration`` buyer by buyer: rated orders first, the rest pro rata, none without rated
     buyers (exactly ``X / D``)."""
     O = jnp.array([[2.0, 3.0, 5.0], [1.0, 1.0, 1.0]])
     X, D = jnp.array([6.0, 0.5]), jnp.array([12.0, 5.0])  # D includes final demand 2 of each
-    served, so = ario._ration(X, D, O, jnp.array([0.0, 1.0, 0.0]))
+    served, so = ario._ration(X, D, O, jnp.array([0.0, 1.0, 0.0]), jnp.ones(2))
     # supplier 0: rated order 3 <= X = 6: served fully, the other 9 of demand share 3
     np.testing.assert_allclose(np.asarray(served[0]), [3 / 9, 1.0, 3 / 9], rtol=RTOL)
     # supplier 1: rated order 1 > X = 0.5: half of it, nothing for the others
     np.testing.assert_allclose(np.asarray(served[1]), [0.0, 0.5, 0.0], rtol=RTOL)
     np.testing.assert_allclose(np.asarray(so), [3 / 9, 0.0], rtol=RTOL)
-    served0, so0 = ario._ration(X, D, O, jnp.zeros(3))
+    served0, so0 = ario._ration(X, D, O, jnp.zeros(3), jnp.ones(2))
     np.testing.assert_array_equal(np.asarray(so0), np.asarray(X / D))
     np.testing.assert_array_equal(np.asarray(served0), np.broadcast_to(np.asarray(X / D)[:, None], (2, 3)))
+    # a supplier that does not honour rated orders (supplier 1) rations everyone alike
+    served1, so1 = ario._ration(X, D, O, jnp.array([0.0, 1.0, 0.0]), jnp.array([1.0, 0.0]))
+    np.testing.assert_allclose(np.asarray(served1[1]), np.full(3, 0.5 / 5.0), rtol=RTOL)
+    np.testing.assert_allclose(np.asarray(served1[0]), np.asarray(served[0]), rtol=RTOL)
 
 
 # --------------------------------------------------------------------------- reserves
@@ -296,6 +319,7 @@ def test_neutral_levers_change_nothing_bit_for_bit(ree_world):
     neutral_levers = Lever(
         {
             "priority": jnp.zeros((n,), dt),
+            "honour": jnp.zeros((n,), dt),
             "floor": jnp.zeros((n,), dt),
             "reserve_size": jnp.zeros((p,), dt),
             "release_rate": jnp.zeros((p,), dt),
@@ -326,6 +350,7 @@ def test_float32_levers_run():
     size = 0.05 * _prep(m).S0[ORE].sum()
     a = reserve_arrays(m, T, size=size, rate=size / 4, refill=size / 20)
     a["priority"][:, USA_GOODS] = 1.0
+    a["honour"][:] = 1.0
     a["floor"][:, CHN_ORE] = 1.1
     out = {}
     for dt in (jnp.float32, jnp.float64):

@@ -63,31 +63,30 @@ def stockpile_runs():
 
 
 def test_a_larger_stockpile_never_increases_a_paths_loss(stockpile_runs):
-    """On the same shocks: against no stockpile, a stockpile of any size raises the coalition's
-    lost value added on no path that lost at least 1 bn, never raises any path's coalition or
-    world loss by more than the sales the released material displaced (bounded by the value
-    released: VA along a product's chain is at most its value; tolerance 1e-9 for float64 sums),
-    and the expected loss falls with every step in size by more than 3 paired standard errors.
+    """On the same shocks, between stockpiles of 20, 40 and 80 days the coalition's and the world's
+    lost value added never rise on any path (tolerance 1e-9 relative: float64 sums over 120 days).
+    Against no stockpile, no path's loss rises by more than the sales the released material
+    displaced (bounded by the value released: VA along a product's chain is at most its value),
+    and the expected coalition loss falls by more than 3 paired standard errors.
 
-    Between two positive sizes the pathwise order can break on a few paths in this model: the
-    restarted lines of one buyer bid for the same scarce non-Chinese supply as the others
-    (rationing is proportional), so a larger release to some buyers can leave others with less;
-    the README records how often and by how much."""
+    A reserve releases at most a day of the members' use a day whatever its size, so a larger
+    one follows a smaller one until the smaller runs dry; after that it only adds stock. Single
+    members may still lose on a path (a buyer elsewhere restarts and bids for the same scarce
+    non-Chinese supply under proportional rationing); the README records how often."""
     members = ("USA", "EU", "JPN", "KOR", "ALLY")
-    sizes = sorted(stockpile_runs)
     coalition = {k: sum(v[f"value_added_loss/{r}"] for r in members) for k, v in stockpile_runs.items()}
-    for b in sizes[1:]:
+    world = {k: v["value_added_loss/WORLD"] for k, v in stockpile_runs.items()}
+    for a, b in ((20, 40), (40, 80)):
+        for loss in (coalition, world):
+            assert np.all(loss[b] <= loss[a] * (1 + 1e-9) + 1e-12), (a, b, np.max(loss[b] - loss[a]))
+    for b in (20, 40, 80):
         released = sum(stockpile_runs[b][f"released/{r}"] for r in members)
-        for loss in (coalition, {k: v["value_added_loss/WORLD"] for k, v in stockpile_runs.items()}):
+        for loss in (coalition, world):
             assert np.all(loss[b] - loss[0] <= released + 1e-9), b
-        # where the cut-off hurt (>= 1 bn lost), the stockpile never makes it worse
-        hurt = coalition[0] >= 1.0
-        assert hurt.sum() >= N // 2 and np.all(coalition[b][hurt] <= coalition[0][hurt] * (1 + 1e-9)), b
-    for a, b in zip(sizes, sizes[1:], strict=False):
-        diff = coalition[b] - coalition[a]
-        assert diff.mean() < -3 * diff.std(ddof=1) / np.sqrt(diff.size), (a, b, diff.mean(), diff.std(ddof=1))
+    diff = coalition[20] - coalition[0]
+    assert diff.mean() < -3 * diff.std(ddof=1) / np.sqrt(diff.size), (diff.mean(), diff.std(ddof=1))
     assert np.all(stockpile_runs[0]["policy_cost/TOTAL"] == 0)
-    assert np.all(stockpile_runs[80]["policy_cost/stockpile"] > 0)
+    assert np.all(stockpile_runs[80]["policy_cost/stockpile"] > stockpile_runs[40]["policy_cost/stockpile"])
 
 
 def test_a_member_that_does_not_join_gets_nothing():
@@ -142,7 +141,7 @@ def test_a_price_floor_above_every_chinese_price_closes_no_member_producer():
     prep0, res0, _ = run(compose(*PREDATORY, horizon=182))
     ds0 = dataset(compose(*PREDATORY, horizon=182), prep0, res0)
     assert float(ds0.closure_probability.max()) > 0.3  # without the floor, producers close
-    cfg = compose(*PREDATORY, "+policy=price_floor", everyone_joins(), "policy.price_floor.level=1.5", horizon=182)
+    cfg = compose(*PREDATORY, "+policy=price_floor", everyone_joins(), "policy.price_floor.level=1.5", "policy.price_floor.sectors=[ree_mining, ree_separation]", horizon=182)
     prep, res, col = run(cfg)
     ds = dataset(cfg, prep, res)
     assert float(ds.closure_probability.max()) == 0.0  # the floor 1.5 > cost_max 1.45
@@ -176,9 +175,9 @@ def test_costs_match_closed_forms():
     rows = [mrio.sectors.index("ree_separation"), mrio.sectors.index("magnets")]
     size = 60 * (AS * x0[None, :] * theta)[rows][:, in_mem].sum()
     # rtol 1e-9: float64 sums of 91 equal daily terms
-    np.testing.assert_allclose(col["policy_cost/stockpile"], 0.06 * size * T / 365, rtol=1e-9)
+    np.testing.assert_allclose(col["policy_cost/stockpile"], 0.06 * size * (5 + T / 365), rtol=1e-9)  # 5 years held before
     assert np.all(col["released/USA"] == 0)  # nobody is short: nothing released
-    floor = sec(["ree_mining", "ree_separation"]) & in_mem
+    floor = sec(["ree_separation"]) & in_mem
     np.testing.assert_allclose(col["policy_cost/price_floor"], (2.1 - 1.0) * x0[floor].sum() * T, rtol=1e-9)
     cov = sec(["ree_mining", "ree_separation", "magnets"]) & in_mem & (mrio.x > 0)
     np.testing.assert_allclose(col["policy_cost/procurement"], 0.2 * 0.3 * x0[cov].sum() * T, rtol=1e-9)
@@ -193,7 +192,7 @@ def test_allied_capacity_cost_is_the_annualised_public_share():
     prep, res, col = run(cfg)
     mrio = prep.mrio
     projects = cfg.policy.allied_capacity.projects
-    outlay = sum(0.15 * pr["capex"] * pr["added_share"] * mrio.x[mrio.index(pr["region"], pr["sector"])] for pr in projects)
+    outlay = sum(pr.get("public_share", 0.15) * pr["capex"] * pr["added_share"] * mrio.x[mrio.index(pr["region"], pr["sector"])] for pr in projects)
     np.testing.assert_allclose(col["policy_cost/allied_capacity"], outlay * 0.10 * T / 365, rtol=1e-12)
 
 
@@ -244,7 +243,10 @@ def stress(*args: str) -> subprocess.CompletedProcess:
         ("policy.coalition.members=[USA, MARS]", "policy.coalition.members"),
         ("policy.joint_stockpile.days={magnets: -5}", "policy.joint_stockpile.days.magnets"),
         ("policy.coalition.join_probability={EU: 1.5}", "policy.coalition.join_probability.EU"),
-        ("policy.joint_stockpile.contributions={USA: 0.5, EU: 0.3}", "policy.joint_stockpile.contributions"),
+        ("policy.joint_stockpile.contributions={USA: 0.5, EU: 0.3, JPN: 0.1, KOR: 0.05, ALLY: 0.0}", "sum to 1 (they sum to 0.95)"),
+        ("policy.joint_stockpile.days={magnets: 4000}", "policy.joint_stockpile.days.magnets"),
+        ("policy.joint_stockpile.trigger=price", "policy.joint_stockpile.trigger"),
+        ("+policy.joint_stockpile.contributions.ROW=0.5", "policy.joint_stockpile.contributions"),
         ("policy.joint_stockpile.sharing=lottery", "policy.joint_stockpile.sharing"),
         ("policy.allied_capacity.lead_sigma=-1", "policy.allied_capacity.lead_sigma"),
         ("policy.price_floor.level=-2", "policy.price_floor.level"),
@@ -261,3 +263,23 @@ def test_bad_policy_settings_exit_2_and_write_nothing(tmp_path, override, field)
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert field in proc.stderr, proc.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_contribution_sharing_caps_each_members_take():
+    """sharing=contribution with explicit shares: on a day the reserve is drawn, no member takes
+    more than its share of the day's release (checked on the path totals: a member's total release
+    is at most its share of the total released plus what others left; here the EU's 0.1 binds)."""
+    cfg = compose(
+        "+scenario=full_cutoff",
+        "+policy=joint_stockpile",
+        everyone_joins(),
+        "policy.joint_stockpile.sharing=contribution",
+        "policy.joint_stockpile.contributions={USA: 0.4, EU: 0.1, JPN: 0.3, KOR: 0.1, ALLY: 0.1}",
+    )
+    _, _, col = run(cfg)
+    base = compose("+scenario=full_cutoff", "+policy=joint_stockpile", everyone_joins())
+    _, _, pooled = run(base)
+    # the EU is the largest user: pooled, it takes far more than 10 % of the releases; capped, less
+    total = lambda c: sum(c[f"released/{r}"] for r in ("USA", "EU", "JPN", "KOR", "ALLY"))  # noqa: E731
+    assert pooled["released/EU"].sum() > 0.2 * total(pooled).sum()
+    assert np.all(col["released/EU"] <= 0.1 * 1.5 * np.maximum(total(col), 1e-300) + 1e-12)

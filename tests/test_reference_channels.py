@@ -49,6 +49,7 @@ class DaySchedule(NamedTuple):
     penalty: jax.Array  # (n,)
     penalty_days: jax.Array  # (n,)
     priority: jax.Array  # (T+1, n)
+    honour: jax.Array  # (T+1, n)
     floor: jax.Array  # (T+1, n)
     reserve_size: jax.Array  # (T+1, p)
     release_rate: jax.Array  # (T+1, p)
@@ -62,6 +63,7 @@ class DaySchedule(NamedTuple):
         d = jnp.asarray(t).astype(jnp.int32)  # init passes a float day 0
         return Channels(
             priority=self.priority[d],
+            honour=self.honour[d],
             floor=self.floor[d],
             reserve_size=self.reserve_size[d],
             release_rate=self.release_rate[d],
@@ -102,6 +104,7 @@ def lever_arrays(n: int, R: int, T: int) -> dict:
     p = n // R
     return dict(
         priority=np.zeros((T + 1, n)),
+        honour=np.zeros((T + 1, n)),
         floor=np.zeros((T + 1, n)),
         reserve_size=np.zeros((T + 1, p)),
         release_rate=np.zeros((T + 1, p)),
@@ -361,6 +364,7 @@ def lever_scenario(mrio, T: int, rng) -> dict:
         a["release_quota"][:, q, rng.integers(R)] = 0.25
     a["release_price"][:, short[0], rng.integers(R)] = 1.05  # a price-triggered region
     a["floor"][:] = np.where(rng.random(n) < 0.4, rng.uniform(0.9, 1.2, n), 0.0)[None, :]
+    a["honour"][:, rng.random(n) < 0.9] = 1.0  # most suppliers honour rated orders, some do not
     return a
 
 

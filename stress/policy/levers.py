@@ -47,14 +47,16 @@ def policy_key(key: jax.Array, tag: int) -> jax.Array:
 
 class StockpileSpec(NamedTuple):
     cover: jax.Array  # (p, n) days of cover x daily baseline use of each product by each buyer (money)
+    use: jax.Array  # (p, n) daily baseline use of the stocked products by each member buyer (money)
     trigger: jax.Array  # (p, n) stock share below which an entitled buyer draws (theta cells of stocked products)
     price: jax.Array  # (p,) price threshold (inf: shortage trigger)
     first: jax.Array  # (p, n) 1: served first
     contrib: jax.Array  # (R,) contribution weights of the members
     quota_mode: jax.Array  # () bool: each member may take at most its contribution share
-    release_days: jax.Array  # ()
+    release_per_day: jax.Array  # () most released a day, in days of the joined members' use
     refill_days: jax.Array  # ()
     carrying: jax.Array  # () per year
+    years_held: jax.Array  # () years the reserve is held before the crisis
 
 
 class WallSpec(NamedTuple):
@@ -87,7 +89,7 @@ class CapacitySpec(NamedTuple):
     controls: jax.Array  # (G,) 1 for regimes with equipment controls (stretch the lead)
     stretch_min: jax.Array  # ()
     stretch_max: jax.Array  # ()
-    public_share: jax.Array  # ()
+    public_share: jax.Array  # (J,) public share of each project's capex
     capital_charge: jax.Array  # () per year
 
 
@@ -232,12 +234,13 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
     if specs.stockpile is not None:
         sp = specs.stockpile
         size = (sp.cover * jn[None, :]).sum(axis=1)  # (p,)
+        rate = sp.release_per_day * (sp.use * jn[None, :]).sum(axis=1)  # (p,) independent of the size
         c = sp.contrib * joined
         quota_r = jnp.where(c.sum() > 0, c / jnp.maximum(c.sum(), 1e-300), 0.0)
         quota = jnp.where(sp.quota_mode, jnp.broadcast_to(quota_r[None, :], (p, R)), jnp.ones((p, R), dt))
         const = const._replace(
             reserve_size=size,
-            release_rate=size / sp.release_days,
+            release_rate=rate,
             refill_rate=size / sp.refill_days,
             release_trigger=sp.trigger * jn[None, :],
             release_price=jnp.broadcast_to(sp.price[:, None], (p, R)).astype(dt),
@@ -245,6 +248,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
             release_quota=quota.astype(dt),
         )
         carrying = sp.carrying
+        fixed[0] = sp.carrying * sp.years_held * size.sum()  # held before the crisis
     if specs.wall is not None:
         w = specs.wall
         inside = joined[None, :]  # buyer region joined
@@ -257,7 +261,9 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
         pr = specs.procurement
         procure = (pr.premium * pr.share * pr.covered * jn).astype(dt)
     if specs.defence is not None:
-        const = const._replace(priority=(specs.defence * jn).astype(dt))
+        # rated orders of the joined members' defence buyers, honoured by suppliers in joined
+        # member regions (a rating binds the rating country's suppliers, not China's)
+        const = const._replace(priority=(specs.defence * jn).astype(dt), honour=jn.astype(dt))
     if specs.capacity is not None:
         cp = specs.capacity
         k_lead, k_stretch = jr.split(policy_key(key, TAGS["allied_capacity"]))
@@ -278,7 +284,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
         counted = (under[None, :] * (wk[None, :] < jnp.minimum(lead_weeks, W)[:, None])).sum(axis=1) + under[-1] * jnp.maximum(lead_weeks - W, 0)
         online = lead * (1 + (stretch - 1) * counted / lead_weeks)
         parts.append(EquipmentPath(cp.onehot, added.astype(dt), jnp.round(online).astype(dt), cp.ramp_days))
-        outlay = cp.public_share * (cp.capex * added.astype(dt) * cp.yearly_output).sum()
+        outlay = (cp.public_share * cp.capex * added.astype(dt) * cp.yearly_output).sum()
         fixed[3] = outlay * cp.capital_charge * T / 365.0
     switched, switch = NONE, jnp.asarray(jnp.inf, dt)
     aci_day = jnp.asarray(jnp.inf, jnp.float64)
@@ -327,10 +333,12 @@ def build(
     dtype: Any,
     chain: bool = False,
     takeover: bool = False,
+    priced: bool = False,
 ) -> tuple[PolicySpecs | None, dict[str, Any]]:
     """Specs of the enabled levers from the ``policy`` config (plain dicts); ``None`` when no
-    lever is on. ``chain`` and ``takeover`` say whether the run's regime chain and takeover
-    shock are on (a lever that acts only through them is refused without them). Every bad value
+    lever is on. ``chain``, ``takeover`` and ``priced`` say whether the run's regime chain and
+    takeover shock are on and whether any shock moves prices (a lever or option that acts only
+    through them is refused without them). Every bad value
     raises :class:`InputError` naming its field."""
     names = [k for k, v in pol.items() if k != "coalition" and v.get("enabled")]
     if pol["coalition"].get("us_only"):
@@ -398,18 +406,24 @@ def build(
         days = dict(c.get("days") or {})
         check_names(f"{f}.days", list(days), sectors)
         for s, v in days.items():
-            _nonneg(f"{f}.days.{s}", v)
-        if not any(v > 0 for v in days.values()):
-            raise InputError(f"{f}.days", days, "days of cover > 0 for at least one product, e.g. {ree_separation: 60, magnets: 60}")
+            check_range(f"{f}.days.{s}", v, lo=0.0, hi=3650.0)  # 0: none of it (a sweep's first point)
         if c.get("sharing") not in SHARING:
             raise InputError(f"{f}.sharing", c.get("sharing"), "one of " + ", ".join(SHARING))
         if c.get("holder") not in HOLDERS:
             raise InputError(f"{f}.holder", c.get("holder"), "one of " + ", ".join(HOLDERS))
         if c.get("trigger") not in TRIGGERS:
             raise InputError(f"{f}.trigger", c.get("trigger"), "one of " + ", ".join(TRIGGERS))
+        if c.get("trigger") == "price" and not priced:
+            raise InputError(
+                f"{f}.trigger",
+                "price",
+                "shortage in this run: no shock or lever moves delivered prices (switch on shocks.tariffs, shocks.predatory "
+                "or shocks.diversion, or a tariff lever), so a price trigger would never release",
+            )
         check_range(f"{f}.trigger_stock_share", c.get("trigger_stock_share"), lo=0.0, lo_open=True, hi=1.0)
         check_range(f"{f}.trigger_price", c.get("trigger_price"), lo=0.0, lo_open=True, finite=True)
-        check_range(f"{f}.release_days", c.get("release_days"), lo=1.0, finite=True)
+        check_range(f"{f}.release_per_day", c.get("release_per_day"), lo=0.0, lo_open=True, hi=10.0)
+        check_range(f"{f}.years_held", c.get("years_held"), lo=0.0, hi=100.0)
         check_range(f"{f}.refill_days", c.get("refill_days"), lo=1.0, finite=True)
         _nonneg(f"{f}.carrying_rate", c.get("carrying_rate"))
         dvec = np.zeros(p)
@@ -417,8 +431,9 @@ def build(
             dvec[sectors.index(s)] = v
         theta = (mrio.Z.reshape(R, p, n).sum(axis=0) > 1e-5 * X0[None, :])
         use = AS * X0[None, :] * theta
-        cover = dvec[:, None] * use * mem[region_of][None, :]
-        contrib = c.get("contributions")
+        use = use * mem[region_of][None, :] * (dvec > 0)[:, None]
+        cover = dvec[:, None] * use
+        contrib = {k: v for k, v in (c.get("contributions") or {}).items() if v is not None}
         if not contrib:
             by_region = np.array([cover[:, region_of == r].sum() for r in range(R)])
             cvec = by_region * mem
@@ -439,14 +454,16 @@ def build(
         price = np.full(p, np.inf if shortage else c["trigger_price"])
         specs["stockpile"] = StockpileSpec(
             cover=a(cover),
+            use=a(use),
             trigger=a(trig),
             price=a(price),
             first=a(first),
             contrib=a(cvec),
             quota_mode=jnp.asarray(c.get("sharing") == "contribution" or c.get("holder") == "national"),
-            release_days=a(c["release_days"]),
+            release_per_day=a(c["release_per_day"]),
             refill_days=a(c["refill_days"]),
             carrying=a(c["carrying_rate"]),
+            years_held=a(c["years_held"]),
         )
     if "tariff_wall" in names:
         c = pol["tariff_wall"]
@@ -516,7 +533,7 @@ def _capacity(c: dict[str, Any], mrio: Any, members: list[str], regimes: tuple[s
     projects = c.get("projects") or []
     if not projects:
         raise InputError(f"{f}.projects", projects, "one or more projects {region, sector, added_share, lead_days, ramp_days, capex}")
-    idx, reg, added, lead, ramp, capex = [], [], [], [], [], []
+    idx, reg, added, lead, ramp, capex, share = [], [], [], [], [], [], []
     for k, pr in enumerate(projects):
         g = f"{f}.projects[{k}]"
         if not isinstance(pr, dict):
@@ -526,7 +543,9 @@ def _capacity(c: dict[str, Any], mrio: Any, members: list[str], regimes: tuple[s
         check_range(f"{g}.added_share", pr.get("added_share"), lo=0.0, lo_open=True, hi=10.0)
         check_range(f"{g}.lead_days", pr.get("lead_days"), lo=0.0, finite=True)
         check_range(f"{g}.ramp_days", pr.get("ramp_days"), lo=0.0, finite=True)
-        check_range(f"{g}.capex", pr.get("capex"), lo=0.0, finite=True)
+        check_range(f"{g}.capex", pr.get("capex"), lo=0.0, hi=100.0)
+        if pr.get("public_share") is not None:
+            check_range(f"{g}.public_share", pr.get("public_share"), lo=0.0, hi=1.0)
         i = mrio.index(pr["region"], pr["sector"])
         if mrio.x[i] <= 0:
             raise InputError(f"{g}.sector", pr["sector"], f"a sector with output in {pr['region']} (capacity is added as a share of it)")
@@ -536,6 +555,7 @@ def _capacity(c: dict[str, Any], mrio: Any, members: list[str], regimes: tuple[s
         lead.append(pr["lead_days"])
         ramp.append(pr["ramp_days"])
         capex.append(pr["capex"])
+        share.append(c.get("public_share") if pr.get("public_share") is None else pr["public_share"])
     _nonneg(f"{f}.lead_sigma", c.get("lead_sigma"))
     check_range(f"{f}.public_share", c.get("public_share"), lo=0.0, hi=1.0)
     _nonneg(f"{f}.capital_charge", c.get("capital_charge"))
@@ -559,7 +579,7 @@ def _capacity(c: dict[str, Any], mrio: Any, members: list[str], regimes: tuple[s
         controls=a(np.array([g in ctrl for g in regimes] if regimes else [0.0], float)),
         stretch_min=a(c["stretch_min"]),
         stretch_max=a(c["stretch_max"]),
-        public_share=a(c["public_share"]),
+        public_share=a(share),
         capital_charge=a(c["capital_charge"]),
     )
 

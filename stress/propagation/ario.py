@@ -58,7 +58,8 @@ One step (ARIO.md §5, in this order):
   (an extension) says only that share of an aggregated sector's output needs product ``q``,
   at the intensity ``A^S_qj / c_qj``; the rest of the output needs none of it.
 - D  Every client of ``i`` receives the share ``X_i / D_i`` of its order, unless some buyers are
-  priority buyers (rated orders, channel ``priority``): with ``P_i = sum_j O_ij 1{priority_j > 0}``
+  priority buyers (rated orders, channel ``priority``) and ``i`` honours them (channel
+  ``honour``): with ``P_i = 1{honour_i > 0} sum_j O_ij 1{priority_j > 0}``
   the orders of priority buyers are served first, at ``sp_i = min(1, X_i / P_i)`` (1 where
   ``P_i = 0``), and every other client (intermediate and final demand) gets
   ``so_i = min(1, max(X_i - P_i, 0) / (D_i - P_i))`` (0 where ``D_i = P_i``; the ``min`` only
@@ -384,19 +385,19 @@ RESERVE_CHANNELS = frozenset(
 )
 
 
-def _ration(X: jax.Array, D: jax.Array, O_eff: jax.Array, priority: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _ration(X: jax.Array, D: jax.Array, O_eff: jax.Array, priority: jax.Array, honour: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Shares of their orders that clients receive when suppliers ration (module docstring, step
     D): ``(served, so)``, with ``served`` (n, n) the share of buyer ``j``'s order to supplier
     ``i`` and ``so`` (n,) the share of every other client (final demand included)::
 
-        P_i = sum_j O_ij 1{priority_j > 0},   sp_i = min(1, X_i / P_i)  (1 where P_i = 0),
+        P_i = 1{honour_i > 0} sum_j O_ij 1{priority_j > 0},   sp_i = min(1, X_i / P_i)  (1 where P_i = 0),
         so_i = min(1, max(X_i - P_i, 0) / (D_i - P_i))                  (0 where D_i = P_i).
     """
-    rated = priority > 0  # (n,) buyers
-    P = jnp.where(rated[None, :], O_eff, 0).sum(axis=1)
+    rated = (priority > 0)[None, :] & (honour > 0)[:, None]  # (n, n) rated orders to suppliers that honour them
+    P = jnp.where(rated, O_eff, 0).sum(axis=1)
     sp = jnp.where(P > 0, jnp.minimum(1, _safe_div(X, P)), 1)
     so = jnp.minimum(1, _safe_div(jnp.maximum(X - P, 0), D - P))
-    return jnp.where(rated[None, :], sp[:, None], so[:, None]), so
+    return jnp.where(rated, sp[:, None], so[:, None]), so
 
 
 def _price_index(Z0: jax.Array, delivered: jax.Array, p: int) -> jax.Array:
@@ -585,7 +586,7 @@ class Ario:
         touched = _touched(dis, t)
         priced = bool(touched & {"price", "tariff", "markdown"})
         halts = bool(touched & {"halt_below", "restart_lag", "penalty", "penalty_days"})
-        rated = "priority" in touched
+        rated = bool(touched & {"priority", "honour"})
         reserves = bool(touched & RESERVE_CHANNELS)
         floors = "floor" in touched
 
@@ -630,7 +631,7 @@ class Ario:
 
         # D: proportional rationing (priority buyers first when some are rated), stock update
         if rated:
-            served, share = _ration(X, D, O_eff, ch.priority)
+            served, share = _ration(X, D, O_eff, ch.priority, ch.honour)
             G_int = O_eff * served
         else:
             share = _safe_div(X, D)

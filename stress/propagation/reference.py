@@ -69,12 +69,13 @@ With every channel neutral (capacity, beta, price, markdown 1; tariff, halt sett
 Extension: levers (rationing priority, public reserves, price floors)
 ---------------------------------------------------------------------
 Further channels of :class:`ChannelSchedule` (neutral: 0, except ``release_price`` inf and
-``release_quota`` 1): ``priority`` and ``floor`` (n,), ``reserve_size``, ``release_rate``,
+``release_quota`` 1): ``priority``, ``honour`` and ``floor`` (n,), ``reserve_size``, ``release_rate``,
 ``refill_rate`` (p,), ``release_trigger`` and ``release_first`` (p, n), ``release_price`` and
 ``release_quota`` (p, R). All of them read day t.
 
-* Rationing priority (step D): supplier ``i`` serves the orders of priority buyers
-  (``priority[j] > 0``), ``P[i] = sum_j O_eff[i, j]`` over them, first: each gets
+* Rationing priority (step D): a supplier ``i`` that honours rated orders (``honour[i] > 0``)
+  serves the orders of priority buyers (``priority[j] > 0``), ``P[i] = sum_j O_eff[i, j]`` over
+  them, first (``P[i] = 0`` for a supplier that does not honour them): each gets
   ``sp = min(1, X[i] / P[i])`` of its order (1 where ``P[i] = 0``); every other client,
   final demand included, gets ``so = min(1, max(X[i] - P[i], 0) / (D[i] - P[i]))`` (0 where
   ``D[i] = P[i]``; the ``min`` only guards rounding). Without priority buyers this is ``X / D``.
@@ -304,7 +305,7 @@ class DayChannels(NamedTuple):
     """One day's channel values (:mod:`stress.shocks.base`), as :func:`step` reads them.
 
     Every field is a NumPy array: ``capacity``, ``price``, ``halt_below``, ``restart_lag``,
-    ``penalty``, ``penalty_days``, ``priority``, ``floor`` of shape (n,); ``beta``, ``tariff``,
+    ``penalty``, ``penalty_days``, ``priority``, ``honour``, ``floor`` of shape (n,); ``beta``, ``tariff``,
     ``markdown`` of shape (n, R); ``reserve_size``, ``release_rate``, ``refill_rate`` of shape
     (p,); ``release_trigger``, ``release_first`` of shape (p, n); ``release_price``,
     ``release_quota`` of shape (p, R). Build a neutral day with :meth:`neutral`.
@@ -320,6 +321,7 @@ class DayChannels(NamedTuple):
     penalty: np.ndarray
     penalty_days: np.ndarray
     priority: np.ndarray
+    honour: np.ndarray
     floor: np.ndarray
     reserve_size: np.ndarray
     release_rate: np.ndarray
@@ -343,6 +345,7 @@ class DayChannels(NamedTuple):
             penalty=np.zeros(n),
             penalty_days=np.zeros(n),
             priority=np.zeros(n),
+            honour=np.zeros(n),
             floor=np.zeros(n),
             reserve_size=np.zeros(p),
             release_rate=np.zeros(p),
@@ -377,6 +380,7 @@ class ChannelSchedule(NamedTuple):
     penalty         (n,)              (T + 1, n)          0
     penalty_days    (n,)              (T + 1, n)          0
     priority        (n,)              (T + 1, n)          0
+    honour          (n,)              (T + 1, n)          0
     floor           (n,)              (T + 1, n)          0
     reserve_size    (p,)              (T + 1, p)          0
     release_rate    (p,)              (T + 1, p)          0
@@ -403,6 +407,7 @@ class ChannelSchedule(NamedTuple):
     penalty: np.ndarray | None = None
     penalty_days: np.ndarray | None = None
     priority: np.ndarray | None = None
+    honour: np.ndarray | None = None
     floor: np.ndarray | None = None
     reserve_size: np.ndarray | None = None
     release_rate: np.ndarray | None = None
@@ -845,8 +850,8 @@ def step(
     X = Xopt * input_ratio
 
     # D. proportional rationing of every demand column (priority buyers first), then stocks.
-    if np.any(ch.priority > 0):
-        G_int, frac = _ration_with_priority(X, D, O_eff, ch.priority)
+    if np.any(ch.priority > 0) and np.any(ch.honour > 0):
+        G_int, frac = _ration_with_priority(X, D, O_eff, ch.priority, ch.honour)
     else:
         frac = _safe_div(X, D)
         G_int = O_eff * frac[:, None]
@@ -925,14 +930,14 @@ def step(
     return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock, reserve=reserve), record
 
 
-def _ration_with_priority(X: np.ndarray, D: np.ndarray, O_eff: np.ndarray, priority: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _ration_with_priority(X: np.ndarray, D: np.ndarray, O_eff: np.ndarray, priority: np.ndarray, honour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deliveries ``G_int`` (n, n) and the share ``so`` (n,) of the non-priority clients when the
     orders of priority buyers are served first (module docstring), supplier by supplier."""
     n = X.shape[0]
     G_int = np.zeros_like(O_eff)
     so = np.zeros(n)
-    rated = priority > 0
     for i in range(n):
+        rated = (priority > 0) & (honour[i] > 0)
         P = O_eff[i, rated].sum()
         sp = min(1.0, X[i] / P) if P != 0 else 1.0
         rest = D[i] - P
@@ -1079,6 +1084,7 @@ _CHANNEL_SPEC = {
     "penalty": ("n", 0.0),
     "penalty_days": ("n", 0.0),
     "priority": ("n", 0.0),
+    "honour": ("n", 0.0),
     "floor": ("n", 0.0),
     "reserve_size": ("p", 0.0),
     "release_rate": ("p", 0.0),

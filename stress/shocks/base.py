@@ -20,6 +20,8 @@ penalty         (n,)     0        share of that part's output lost while lines a
 penalty_days    (n,)     0        days of re-sequencing after the lag
 priority        (n,)     0        1: buyer ``j``'s orders are served first when its suppliers ration
                                   (rated orders), the others share what is left
+honour          (n,)     0        1: supplier ``i`` serves rated orders first (0: it rations all
+                                  its clients alike, rated or not)
 floor           (n,)     0        guaranteed minimum price of producer ``i`` (a public price floor);
                                   the kernel records ``max(floor - price, 0) X`` as paid out
 reserve_size    (p,)     0        size of a public reserve of product ``q`` (money at table prices);
@@ -36,7 +38,7 @@ refill_rate     (p,)     0        bought back per day once no entitled buyer is 
 ==============  =======  =======  ===================================================================
 
 Several modules in one path combine channel by channel: capacity, beta, price and markdown
-multiply; tariffs add; the halt and restart settings, priority, floor, release trigger and
+multiply; tariffs add; the halt and restart settings, priority, honour, floor, release trigger and
 release-first flag take the larger value; reserve size, release and refill rates add; the release
 price threshold and quota take the smaller value. The delivered price
 index of ``i`` in region ``r`` is ``price_i (1 + tariff_ir) markdown_ir``.
@@ -64,6 +66,7 @@ class Channels(NamedTuple):
     penalty: jax.Array  # (n,)
     penalty_days: jax.Array  # (n,)
     priority: jax.Array  # (n,)
+    honour: jax.Array  # (n,)
     floor: jax.Array  # (n,)
     reserve_size: jax.Array  # (p,)
     release_rate: jax.Array  # (p,)
@@ -89,6 +92,7 @@ def neutral(n: int, R: int, dtype: Any) -> Channels:
         penalty=zero,
         penalty_days=zero,
         priority=zero,
+        honour=zero,
         floor=zero,
         reserve_size=jnp.zeros((p,), dtype),
         release_rate=jnp.zeros((p,), dtype),
@@ -114,6 +118,7 @@ _RULES = {
     "penalty": jnp.maximum,
     "penalty_days": jnp.maximum,
     "priority": jnp.maximum,
+    "honour": jnp.maximum,
     "floor": jnp.maximum,
     "reserve_size": jnp.add,
     "release_rate": jnp.add,
