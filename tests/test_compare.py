@@ -285,3 +285,32 @@ def test_policy_group_is_checked_before_hydra(tmp_path):
     assert r.returncode == 2 and "policy='no_such_lever'" in r.stderr
     r = stress("run", "+scenario=full_cutoff", "policies=[none]", f"hydra.run.dir={tmp_path / 'r'}")
     assert r.returncode == 2 and "compare" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "simulate", "compare"])
+def test_a_lever_named_twice_in_policy_is_refused(command, tmp_path):
+    out = tmp_path / "r"
+    r = stress(command, "+scenario=full_cutoff", "+policy=[joint_stockpile,joint_stockpile]", f"hydra.run.dir={out}")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stress: error: policy=[") and "is not allowed: each lever once" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command, args",
+    [
+        ("run", ("sampler.n_paths=64,0",)),
+        ("compare", ("policies=[none]", "sampler.n_paths=64,-3")),
+        ("compare", ("policies=[none,joint_stockpile],[none,price_floor]", "policy.joint_stockpile.release_days=20")),
+    ],
+)
+def test_a_bad_job_of_a_sweep_is_refused_before_hydra_writes_anything(command, args, tmp_path):
+    """Every job of a sweep of comma lists is composed and checked first: the bad second job
+    is refused with exit 2 before the first runs, and no sweep folder is made."""
+    sweep = tmp_path / "sweep"
+    r = stress(command, "--multirun", "+scenario=full_cutoff", *args, "model.horizon_days=60", f"hydra.sweep.dir={sweep}")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stress: error: "), r.stderr
+    assert not sweep.exists()
