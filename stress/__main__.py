@@ -10,7 +10,10 @@ traceback or a generic exit code are checked here: config-group choices (``world
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -77,6 +80,11 @@ def precheck(overrides: list[str], config_dir: Path) -> None:
                 raise InputError("scenario", value, "a scenario added with a plus sign: +scenario=" + "|".join(allowed))
             if "(" in value:  # sweep functions such as glob(*) are Hydra's to expand
                 continue
+            if bare == "policy":
+                for group in re.findall(r"\[([^\]]*)\]", value):  # each list of levers, +policy=[a,b] (or a sweep of lists)
+                    levers = [c.strip() for c in group.split(",") if c.strip()]
+                    if len(set(levers)) < len(levers):
+                        raise InputError("policy", levers, "each lever once in +policy=[...] (e.g. +policy=[joint_stockpile,price_floor])")
             # a list of options (+policy=[a,b]), a sweep (a,b) or both ([a,b],[c])
             for choice in value.replace("[", ",").replace("]", ",").split(","):
                 if choice.strip() and choice.strip() not in allowed:
@@ -92,6 +100,49 @@ def precheck(overrides: list[str], config_dir: Path) -> None:
             _check_dir(bare, value)
     if not any(o.split("=", 1)[0].lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") for o in overrides):
         _check_dir("hydra.run.dir", "outputs")
+
+
+#: More jobs than this in a sweep and the jobs are not composed beforehand (Hydra checks each).
+MAX_PRECHECKED_JOBS = 64
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]] | None:
+    """The override lists of every job of a ``--multirun`` sweep, as Hydra's basic sweeper
+    expands them (the cartesian product of the comma lists, in order); ``None`` where a sweep
+    uses something other than a plain list of choices (``range(…)``, ``glob(…)`` …), where
+    Hydra cannot parse the overrides (Hydra reports it) or where the sweep has more than
+    MAX_PRECHECKED_JOBS jobs."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - Hydra's to report
+        return None
+    axes: list[list[str]] = []
+    for given, o in zip(overrides, parsed, strict=True):
+        if not o.is_sweep_override():
+            axes.append([given])
+        elif isinstance(o.value(), ChoiceSweep) and not o.value().shuffle:
+            axes.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+        else:
+            return None
+    if math.prod(len(a) for a in axes) > MAX_PRECHECKED_JOBS:
+        return None
+    return [list(job) for job in itertools.product(*axes)]
+
+
+def check_job(command: str, overrides: list[str], *, runs: bool) -> None:
+    """Compose and check one job's overrides as the run will: composition, the posterior's
+    settings and the shocks and levers (each compare entry for ``compare``); no simulation."""
+    from stress import cli
+
+    composed = cli.check_composition(overrides)
+    check_posterior_overrides(overrides, composed)
+    if command == "compare":
+        cli.compare_entries(overrides, composed.policies)
+    elif runs:
+        cli.check_shocks(composed)
 
 
 def make_output_dir(overrides: list[str], *, multirun: bool = False) -> None:
@@ -198,12 +249,15 @@ def main(argv: list[str] | None = None) -> None:
                 value = next(o.split("=", 1)[1] for o in flags.overrides if o.split("=", 1)[0].lstrip("+~") == "policies")
                 raise InputError("policies", value, "a setting of python -m stress compare only (one policy in a run: +policy=NAME)")
             if not flags.multirun:
-                composed = cli.check_composition(flags.overrides)
-                check_posterior_overrides(flags.overrides, composed)
-                if command == "compare":
-                    cli.compare_entries(flags.overrides, composed.policies)
-                elif runs:
-                    cli.check_shocks(composed)
+                check_job(command, flags.overrides, runs=runs)
+            elif runs:
+                # every job of a sweep of plain comma lists, before Hydra writes the sweep folder
+                for job in sweep_jobs(flags.overrides) or []:
+                    try:
+                        check_job(command, job, runs=runs)
+                    except InputError as exc:
+                        swept = " ".join(o for o in job if o not in flags.overrides)
+                        raise InputError(exc.field, exc.value, f"{exc.allowed} (in the sweep's job {swept})" if swept else exc.allowed) from None
         if runs:
             make_output_dir(flags.overrides, multirun=flags.multirun)
     except InputError as exc:

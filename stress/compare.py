@@ -14,15 +14,20 @@ scalars (:meth:`stress.metrics.Metrics.scalar_names`), read by column name:
   (``ddof=1``) and, for contrast, the unpaired ``sqrt(var_ref / N + var_pol / N)``;
 - 99 % expected shortfall: the mean of the worst ``k = ceil(0.01 N)`` of the ``N`` paired
   paths' losses, of each run, and its change; standard errors from a paired bootstrap:
-  ``compare.bootstrap`` resamples (default 200) of the path ids with replacement, the same
-  ids for both runs, drawn by ``numpy.random.default_rng(SeedSequence([sampler.seed,
-  BOOTSTRAP_TAG, k]))`` for the ``k``-th policy, so the result is reproducible;
+  ``compare.bootstrap`` resamples (default 200) of the path ids with replacement, drawn once
+  per comparison by ``numpy.random.default_rng(SeedSequence([sampler.seed, BOOTSTRAP_TAG]))``
+  and used for every policy and its reference (identical data give identical standard errors;
+  a path dropped from a pair is left out of each resample of that pair), so the result is
+  reproducible;
 - halts: for each region, its most exposed industry, the sector with the highest probability
   of a first plant halt within 8 weeks (``halt_probability`` at ``week=8``, weeks numbered
   from 1) in the reference run, and that probability under every policy;
 - cost: mean over paths of ``policy_cost/TOTAL`` (0 where the column is absent) with its
   standard error, and the world value added loss avoided per unit of cost,
-  ``(mean VA loss ref - mean VA loss pol) / mean cost`` (NaN where the cost is 0);
+  ``R = (mean VA loss ref - mean VA loss pol) / mean cost`` (NaN where the cost is 0), with a
+  paired delta-method standard error for the ratio of means over the per-path pairs
+  ``(g_i, c_i)`` = (VA loss avoided, cost): ``sd(g_i - R c_i) / (sqrt(N) |mean c|)``
+  (``ddof=1``; with a cost that does not vary by path, the paired SE of Δ mean / cost);
 - tariff revenue and the cost of higher delivered prices by region (``tariff_revenue/<r>``,
   ``price_cost/<r>``): paired Δ mean and standard error, where the columns exist.
 
@@ -82,29 +87,79 @@ def paired_delta(ref: np.ndarray, pol: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def bootstrap_es(ref: np.ndarray, pol: np.ndarray, *, n_boot: int, seed: Any, level: float = ES_LEVEL) -> dict[str, np.ndarray]:
+def bootstrap_indices(n: int, n_boot: int, seed: Any) -> np.ndarray:
+    """``n_boot`` resamples of the path ids ``0..n-1`` with replacement, shape ``(n_boot, n)``,
+    drawn from ``numpy.random.default_rng(seed)`` one resample after the other."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, n, n) for _ in range(n_boot)]) if n_boot else np.zeros((0, n), np.int64)
+
+
+def bootstrap_es(
+    ref: np.ndarray,
+    pol: np.ndarray,
+    *,
+    n_boot: int | None = None,
+    seed: Any = None,
+    indices: np.ndarray | None = None,
+    keep: np.ndarray | None = None,
+    level: float = ES_LEVEL,
+) -> dict[str, np.ndarray]:
     """Paired bootstrap of the expected shortfall: the same resampled path ids for both runs.
     Returns the standard errors (``ddof=1`` over the resamples) of ES(ref), ES(pol) and
-    ES(pol) - ES(ref); shapes ``(N, k) -> (k,)``."""
+    ES(pol) - ES(ref); shapes ``(N, k) -> (k,)``.
+
+    The resamples are ``indices`` (``(B, M)`` ids into the ``M`` paths of the comparison, e.g.
+    :func:`bootstrap_indices`, shared by every policy), or drawn here from ``seed``. With
+    ``keep`` (a mask over the ``M`` paths; ``ref`` and ``pol`` hold the kept rows only), each
+    resample keeps the ids of kept paths, so every pair uses the same draws."""
     ref, pol = np.asarray(ref, float), np.asarray(pol, float)
     squeeze = ref.ndim == 1
     if squeeze:
         ref, pol = ref[:, None], pol[:, None]
     n, k = ref.shape
-    rng = np.random.default_rng(seed)
-    es_r = np.empty((n_boot, k))
-    es_p = np.empty((n_boot, k))
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
+    if indices is None:
+        indices = bootstrap_indices(n, int(n_boot or 0), seed)
+    rows = None
+    if keep is not None:
+        keep = np.asarray(keep, bool)
+        rows = np.cumsum(keep) - 1  # id among all paths -> row among the kept ones
+    B = len(indices)
+    es_r = np.full((B, k), np.nan)
+    es_p = np.full((B, k), np.nan)
+    for b, idx in enumerate(indices):
+        if rows is not None:
+            idx = rows[idx[keep[idx]]]
+        if len(idx) == 0:
+            continue
         es_r[b] = expected_shortfall(ref[idx], level)
         es_p[b] = expected_shortfall(pol[idx], level)
-    out = {"se_ref": es_r.std(axis=0, ddof=1), "se_pol": es_p.std(axis=0, ddof=1), "se_delta": (es_p - es_r).std(axis=0, ddof=1)}
+    ok = np.isfinite(es_r[:, 0])
+    es_r, es_p = es_r[ok], es_p[ok]
+    if len(es_r) < 2:
+        nan = np.full(k, np.nan)
+        out = {"se_ref": nan, "se_pol": nan, "se_delta": nan}
+    else:
+        out = {"se_ref": es_r.std(axis=0, ddof=1), "se_pol": es_p.std(axis=0, ddof=1), "se_delta": (es_p - es_r).std(axis=0, ddof=1)}
     return {key: v[0] for key, v in out.items()} if squeeze else out
 
 
-def bootstrap_seed(seed: int, k: int) -> np.random.SeedSequence:
-    """The bootstrap's seed for the ``k``-th policy of a comparison with ``sampler.seed``."""
-    return np.random.SeedSequence([int(seed), BOOTSTRAP_TAG, int(k)])
+def bootstrap_seed(seed: int) -> np.random.SeedSequence:
+    """The seed of a comparison's bootstrap resamples (one set for every policy), from ``sampler.seed``."""
+    return np.random.SeedSequence([int(seed), BOOTSTRAP_TAG])
+
+
+def ratio_of_means(gain: np.ndarray, cost: np.ndarray) -> tuple[float, float]:
+    """``R = mean(gain) / mean(cost)`` over paired per-path values and its delta-method standard
+    error ``sd(gain - R cost) / (sqrt(N) |mean cost|)`` (``ddof=1``); NaN, NaN where the mean
+    cost is 0, NaN for the error with fewer than 2 paths."""
+    gain, cost = np.asarray(gain, float), np.asarray(cost, float)
+    n = len(gain)
+    cbar = cost.mean() if n else 0.0
+    if n == 0 or cbar == 0:
+        return float("nan"), float("nan")
+    r = gain.mean() / cbar
+    se = (gain - r * cost).std(ddof=1) / (np.sqrt(n) * abs(cbar)) if n > 1 else float("nan")
+    return float(r), float(se)
 
 
 def column(scalars: np.ndarray, names: list[str], name: str) -> np.ndarray:
@@ -182,6 +237,10 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
     comp_mean = np.zeros((P, len(components)))
     extra = {w: (arr(P, R), arr(P, R)) for w in ("tariff_revenue", "price_cost") if any(f"{w}/{r}" in nm for nm in names for r in region_names)}
     n_tail = np.zeros(P, np.int64)
+    avoided_se = arr(P)
+    world = scope.index(SCOPE_WORLD)
+    # one set of resampled path ids for every policy: identical data, identical errors
+    indices = bootstrap_indices(len(crashed[0]), n_boot, bootstrap_seed(seed)) if n_boot > 1 else None
     for k in range(P):
         keep = ~(crashed[0] | crashed[k])
         counted[k], dropped[k] = int(keep.sum()), int((~keep).sum())
@@ -196,16 +255,15 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
             st["es"][k] = expected_shortfall(lp)
             st["es_delta"][k] = st["es"][k] - expected_shortfall(lr)
             if counted[k] > 1 and n_boot > 1:
-                b = bootstrap_es(lr, lp, n_boot=n_boot, seed=bootstrap_seed(seed, k))
+                b = bootstrap_es(lr, lp, indices=indices, keep=keep)
                 st["es_se"][k], st["es_delta_se"][k] = b["se_pol"], b["se_delta"]
         c = column(runs[k].res.scalars, names[k], "policy_cost/TOTAL")[keep]
         cost_mean[k] = c.mean()
         cost_se[k] = c.std(ddof=1) / np.sqrt(len(c)) if len(c) > 1 else np.nan
         for j, comp in enumerate(components):
             comp_mean[k, j] = column(runs[k].res.scalars, names[k], f"policy_cost/{comp}")[keep].mean()
-        world = scope.index(SCOPE_WORLD)
-        gain = -stats["value_added_loss"]["delta"][k, world]
-        avoided[k] = gain / cost_mean[k] if cost_mean[k] != 0 else np.nan
+        gain = losses(0, "value_added_loss")[keep][:, world] - losses(k, "value_added_loss")[keep][:, world]
+        avoided[k], avoided_se[k] = ratio_of_means(gain, c)
         for w, (m, se) in extra.items():
             d = paired_delta(
                 np.stack([column(runs[0].res.scalars, names[0], f"{w}/{r}") for r in region_names], 1)[keep],
@@ -226,7 +284,7 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
 
     ps, pr = ("policy", "scope"), ("policy", "region")
     tail = f"mean of the worst ceil({1 - ES_LEVEL:.2f} N) of the N paired paths"
-    boot = f"paired bootstrap over path ids, {n_boot} resamples, numpy default_rng(SeedSequence([sampler.seed, {BOOTSTRAP_TAG:#x}, policy index]))"
+    boot = f"paired bootstrap over path ids, {n_boot} resamples, the same for every policy: numpy default_rng(SeedSequence([sampler.seed, {BOOTSTRAP_TAG:#x}]))"
     for w, st in stats.items():
         what = "lost value added" if w.startswith("value") else "lost output"
         out[f"delta_{w}_mean"] = (ps, st["delta"], {"units": unit, "long_name": f"change in expected {what} against the reference, mean over paired paths of (policy - reference); scope WORLD: world total"})
@@ -245,6 +303,7 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
     out["total_cost_mean"] = (("policy",), cost_mean, {"units": unit, "long_name": "expected cost of the policy over the horizon: mean over the paired paths of policy_cost/TOTAL (0 where the run has no such column)"})
     out["total_cost_se"] = (("policy",), cost_se, {"units": unit, "long_name": "Monte Carlo standard error of the expected policy cost"})
     out["loss_avoided_per_dollar"] = (("policy",), avoided, {"units": "1", "long_name": "world lost value added avoided per unit of policy cost: (mean VA loss ref - mean VA loss policy) / mean cost; NaN where the cost is 0"})
+    out["loss_avoided_per_dollar_se"] = (("policy",), avoided_se, {"units": "1", "long_name": "standard error of loss_avoided_per_dollar: delta method for a ratio of means over the paired paths, sd(g - R c) / (sqrt(N) |mean c|) with g the world VA loss avoided and c the cost of each path"})
     if components:
         out["total_cost_by_component"] = (("policy", "cost_component"), comp_mean, {"units": unit, "long_name": "expected policy cost by component (policy_cost/<component>; 0 where absent)"})
     for w, (m, se) in extra.items():
@@ -299,7 +358,7 @@ def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides:
             "policies": ", ".join(labels),
             "overrides": " ".join(overrides),
             "bootstrap_resamples": compare.bootstrap,
-            "bootstrap_seed": f"SeedSequence([{ref_cfg.sampler.seed}, {BOOTSTRAP_TAG:#x}, policy index])",
+            "bootstrap_seed": f"SeedSequence([{ref_cfg.sampler.seed}, {BOOTSTRAP_TAG:#x}]), the same resamples for every policy",
             "es_estimator": f"mean of the worst ceil({1 - ES_LEVEL:.2f} N) losses of the N paths crashed in neither run",
             "key_regions": stats.attrs["key_regions"],
             "halt_week": stats.attrs["halt_week"],
@@ -324,6 +383,37 @@ def _pm(m: float, se: float, fmt: str = ",.2f") -> str:
     if not np.isfinite(m):
         return "—"
     return f"{m:+{fmt}} ± {se:{fmt}}" if np.isfinite(se) else f"{m:+{fmt}}"
+
+
+def _sig(x: float) -> str:
+    """A number with 3 significant digits (a small cost is not shown as 0.00)."""
+    return f"{x:,.3g}" if np.isfinite(x) else "—"
+
+
+def _per_dollar(per: float, se: float, ns: bool) -> str:
+    if not np.isfinite(per):
+        return "—"
+    txt = f"{per:,.3g} ± {se:,.3g}" if np.isfinite(se) else f"{per:,.3g}"
+    return txt + " n.s." if ns else txt
+
+
+MIN_TAIL_PATHS = 5
+"""Fewer paths than this in the ES99 tail (ceil(0.01 N)) and the tail risk is flagged as thin."""
+
+
+def thin_tail(k: int) -> str:
+    """The warning for an ES99 resting on ``k`` paths (empty when ``k`` is at least MIN_TAIL_PATHS)."""
+    if k >= MIN_TAIL_PATHS:
+        return ""
+    need = math.ceil(round((MIN_TAIL_PATHS - 1) / (1 - ES_LEVEL), 9)) + 1
+    return f"ES99 rests on {k} path{'s' if k != 1 else ''}: run more paths (at least {need} for {MIN_TAIL_PATHS} in the tail)"
+
+
+def _thin_tail_note(ds: xr.Dataset) -> str:
+    if "es99_tail_paths" not in ds:
+        return ""
+    k = int(ds.es99_tail_paths.min())
+    return f"Warning: {thin_tail(k)}." if thin_tail(k) else ""
 
 
 def print_comparison(ds: xr.Dataset) -> None:
@@ -355,6 +445,9 @@ def print_comparison(ds: xr.Dataset) -> None:
         s = ds.sel(policy=p, scope=W)
         cost, cse = float(s.total_cost_mean), float(s.total_cost_se)
         per = float(s.loss_avoided_per_dollar)
+        per_se = float(s.loss_avoided_per_dollar_se) if "loss_avoided_per_dollar_se" in s else float("nan")
+        dva, dva_se = float(s.delta_value_added_loss_mean), float(s.delta_value_added_loss_se_paired)
+        ns = np.isfinite(per) and not abs(dva) >= 2 * dva_se  # Δ within 2 paired SE of 0 (or no SE)
         t.add_row(
             str(p),
             f"{int(s.pairs_counted)} ({int(s.pairs_dropped)})",
@@ -362,11 +455,14 @@ def print_comparison(ds: xr.Dataset) -> None:
             f"{float(s.delta_value_added_loss_se_unpaired):,.2f}",
             f"{float(s.value_added_loss_es99):,.2f} ± {float(s.value_added_loss_es99_se):,.2f}",
             _pm(float(s.delta_value_added_loss_es99), float(s.delta_value_added_loss_es99_se)),
-            f"{cost:,.2f} ± {cse:,.2f}" if np.isfinite(cse) else f"{cost:,.2f}",
-            (f"{per:,.2f}" if abs(per) >= 0.005 else "0.00") if np.isfinite(per) else "—",
+            f"{_sig(cost)} ± {_sig(cse)}" if np.isfinite(cse) else _sig(cost),
+            _per_dollar(per, per_se, ns),
             *(f"{float(ds.halt_probability_most_exposed.sel(policy=p, region=r)):.1%}" for r in key),
         )
     console.print(t)
+    thin = _thin_tail_note(ds)
+    if thin:
+        console.print(thin)
     t2 = Table(title=f"Δ expected lost value added against {ref} by region, {unit} (± paired SE)")
     t2.add_column("policy")
     for sc in ds.scope.values:
@@ -393,32 +489,49 @@ def print_comparison(ds: xr.Dataset) -> None:
     console.print(
         f"Δ: policy minus {ref} on the same paths; a path that crashed in either run is left out of the pair. "
         f"ES99: {ds.attrs.get('es_estimator')}; its SE: paired bootstrap ({ds.attrs.get('bootstrap_resamples')} resamples, fixed seed). "
-        "Loss avoided per $: (mean world VA loss of the reference - of the policy) / mean policy cost; — where the cost is 0."
+        "Loss avoided per $: (mean world VA loss of the reference - of the policy) / mean policy cost ± delta-method paired SE; "
+        "— where the cost is 0; n.s.: the Δ mean world VA loss is within 2 paired SE of 0."
     )
 
 
 # ----------------------------------------------------------------------------- sweeps
 
 
+def _policy_override(o: str) -> bool:
+    return o.split("=", 1)[0].lstrip("+~").startswith(("policy.", "policies"))
+
+
 def frontier_table(files: list[Path]) -> list[dict[str, Any]]:
     """One row per (job, policy) of the jobs' compare.nc files: the job's overrides, mean cost,
-    world 99 % ES of lost value added and whether the point is on the frontier. Points are
-    compared within jobs that share every override but the policy settings (``policies``,
-    ``policy.…``): a frontier across scenarios or seeds would compare unlike risks."""
+    world 99 % ES of lost value added, the paths in its ES99 tail and whether the point is on
+    the frontier. Points are compared within jobs that share every override but the policy
+    settings (``policies``, ``policy.…``): a frontier across scenarios or seeds would compare
+    unlike risks. The reference policy (which no policy setting changes) is listed once per
+    group, with the group's overrides only."""
     rows = []
+    seen_ref = set()
     for j, f in enumerate(files):
         with xr.open_dataset(f) as ds:
             ov = str(ds.attrs.get("overrides", "")).split()
-            group = " ".join(o for o in ov if not o.split("=", 1)[0].lstrip("+~").startswith(("policy.", "policies")))
+            group = " ".join(o for o in ov if not _policy_override(o))
+            ref = str(ds.attrs.get("reference_policy", ds.policy.values[0]))
             for p in ds.policy.values:
+                is_ref = str(p) == ref
+                if is_ref:
+                    if (group, ref) in seen_ref:
+                        continue
+                    seen_ref.add((group, ref))
+                tail = int(ds.es99_tail_paths.sel(policy=p)) if "es99_tail_paths" in ds else es_tail_count(int(ds.attrs.get("n_paths", 1)))
                 rows.append(
                     {
                         "job": f.parent.name,
-                        "overrides": ov,
+                        "overrides": [o for o in ov if not _policy_override(o)] if is_ref else ov,
                         "group": group,
                         "policy": str(p),
+                        "reference": is_ref,
                         "cost": float(ds.total_cost_mean.sel(policy=p)),
                         "es99": float(ds.value_added_loss_es99.sel(policy=p, scope=SCOPE_WORLD)),
+                        "tail_paths": tail,
                         "unit": ds.attrs.get("money_unit", ""),
                         "order": j,
                     }
@@ -446,9 +559,13 @@ def print_frontier(rows: list[dict[str, Any]]) -> None:
     for col in ("job", "overrides", "policy", "mean cost", "ES99 world VA loss", "frontier"):
         t.add_column(col, justify="right" if col in ("mean cost", "ES99 world VA loss") else "left")
     for r in rows:
-        t.add_row(r["job"], " ".join(o for o in r["overrides"] if o not in shared) or "-", r["policy"], f"{r['cost']:,.2f}", f"{r['es99']:,.2f}", "★" if r["frontier"] else "")
+        policy = f"{r['policy']} (reference)" if r.get("reference") else r["policy"]
+        t.add_row(r["job"], " ".join(o for o in r["overrides"] if o not in shared) or "-", policy, _sig(r["cost"]), f"{r['es99']:,.2f}", "★" if r["frontier"] else "")
     console.print(t)
     console.print("★: non-dominated among the jobs with the same non-policy overrides (no other point has cost and ES both lower or equal, one strictly lower).")
+    thin = min((r.get("tail_paths", MIN_TAIL_PATHS) for r in rows), default=MIN_TAIL_PATHS)
+    if thin_tail(thin):
+        console.print(f"Warning: {thin_tail(thin)}; the frontier's ES99 values are that noisy.")
 
 
 def print_sweep_frontier(sweep_dir: Path, since: float = 0.0) -> None:

@@ -58,13 +58,16 @@ def test_bootstrap_is_reproducible_and_matches_a_brute_force_loop():
     n = 300
     ref = rng.pareto(3.0, size=(n, 2))
     pol = 0.8 * ref + 0.1 * rng.random((n, 2))
-    a = cmp.bootstrap_es(ref, pol, n_boot=50, seed=cmp.bootstrap_seed(7, 1))
-    b = cmp.bootstrap_es(ref, pol, n_boot=50, seed=cmp.bootstrap_seed(7, 1))
-    c = cmp.bootstrap_es(ref, pol, n_boot=50, seed=cmp.bootstrap_seed(8, 1))
+    a = cmp.bootstrap_es(ref, pol, n_boot=50, seed=cmp.bootstrap_seed(7))
+    b = cmp.bootstrap_es(ref, pol, n_boot=50, seed=cmp.bootstrap_seed(7))
+    c = cmp.bootstrap_es(ref, pol, n_boot=50, seed=cmp.bootstrap_seed(8))
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
         assert not np.array_equal(a[key], c[key])
-    draws = np.random.default_rng(cmp.bootstrap_seed(7, 1))
+    shared = cmp.bootstrap_es(ref, pol, indices=cmp.bootstrap_indices(n, 50, cmp.bootstrap_seed(7)))
+    for key in a:
+        np.testing.assert_array_equal(a[key], shared[key])
+    draws = np.random.default_rng(cmp.bootstrap_seed(7))
     k = math.ceil(0.01 * n)
     d = []
     for _ in range(50):
@@ -72,6 +75,113 @@ def test_bootstrap_is_reproducible_and_matches_a_brute_force_loop():
         es = lambda v: np.sort(v, axis=0)[::-1][:k].mean(axis=0)  # noqa: E731
         d.append(es(pol[idx]) - es(ref[idx]))
     np.testing.assert_allclose(a["se_delta"], np.std(d, axis=0, ddof=1), rtol=1e-10)
+
+
+class _Fake:
+    """Just what :func:`stress.compare.statistics` reads of a simulated run."""
+
+    def __init__(self, scalars: np.ndarray, names: list[str], regions: list[str]):
+        from types import SimpleNamespace
+
+        self.res = SimpleNamespace(scalars=scalars)
+        self.metrics = SimpleNamespace(scalar_names=lambda _regions: names)
+        halt = xr.DataArray(np.full((8, len(regions), 2), 0.1), dims=("week", "region", "sector"), coords={"week": np.arange(1, 9), "region": regions, "sector": ["a", "b"]})
+        self.ds = xr.Dataset({"halt_probability": halt}, attrs={"money_unit": "bn"})
+
+
+def _fake_runs(per_path: list[tuple[np.ndarray, np.ndarray | None]], crashed: list[np.ndarray] | None = None) -> list[_Fake]:
+    """Runs with world-only VA and output losses ``va`` and, where given, a cost per path."""
+    regions = ["r1"]
+    out = []
+    for k, (va, cost) in enumerate(per_path):
+        names = ["value_added_loss/r1", "value_added_loss/WORLD", "output_loss/r1", "output_loss/WORLD", "crashed"]
+        cols = [va, va, 2 * va, 2 * va, np.zeros(len(va)) if crashed is None else crashed[k].astype(float)]
+        if cost is not None:
+            names.append("policy_cost/TOTAL")
+            cols.append(cost)
+        out.append(_Fake(np.stack(cols, axis=1), names, regions))
+    return out
+
+
+def test_identical_data_give_identical_es_standard_errors_for_every_policy():
+    """The bootstrap resamples are drawn once per comparison: a policy with the reference's
+    per-path losses gets the reference's ES standard error, whatever its position."""
+    rng = np.random.default_rng(5)
+    n = 300
+    base = rng.pareto(2.5, n) * 10
+    other = 0.7 * base + rng.random(n)
+    runs = _fake_runs([(base, None), (other, None), (base.copy(), np.ones(n)), (base.copy(), np.ones(n))])
+    ds = cmp.statistics(runs, ["none", "a", "b", "c"], seed=3, n_boot=100)
+    se = ds.value_added_loss_es99_se.sel(scope="WORLD").values
+    assert se[0] > 0 and se[0] == se[2] == se[3]
+    d = ds.delta_value_added_loss_es99_se.sel(scope="WORLD").values
+    assert d[2] == d[3] == 0
+    # a crash in the reference drops the path from every pair; identical data still agree
+    crashed = [np.arange(n) == 7, np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool)]
+    ds = cmp.statistics(_fake_runs([(base, None), (other, None), (base.copy(), None), (base.copy(), None)], crashed), ["none", "a", "b", "c"], seed=3, n_boot=100)
+    se = ds.value_added_loss_es99_se.sel(scope="WORLD").values
+    assert np.isfinite(se).all() and se[0] == se[2] == se[3]
+
+
+def test_loss_avoided_per_dollar_has_a_paired_delta_method_error():
+    rng = np.random.default_rng(6)
+    n = 400
+    ref = rng.gamma(2.0, 10.0, n)
+    gain = 1.0 + rng.normal(0, 2.0, n)
+    cost = rng.gamma(4.0, 0.5, n)
+    runs = _fake_runs([(ref, None), (ref - gain, cost), (ref - gain, np.full(n, 2.0))])
+    ds = cmp.statistics(runs, ["none", "varying", "fixed"], seed=1, n_boot=10)
+    r = gain.mean() / cost.mean()
+    se = np.std(gain - r * cost, ddof=1) / (math.sqrt(n) * cost.mean())
+    assert float(ds.loss_avoided_per_dollar.sel(policy="varying")) == pytest.approx(r, rel=1e-12)
+    assert float(ds.loss_avoided_per_dollar_se.sel(policy="varying")) == pytest.approx(se, rel=1e-10)
+    # a cost that does not vary by path: the paired SE of the Δ mean, divided by the cost
+    fixed_se = float(ds.delta_value_added_loss_se_paired.sel(policy="fixed", scope="WORLD")) / 2.0
+    assert float(ds.loss_avoided_per_dollar_se.sel(policy="fixed")) == pytest.approx(fixed_se, rel=1e-10)
+    assert np.isnan(ds.loss_avoided_per_dollar_se.sel(policy="none"))  # no cost
+
+
+def test_ratio_printed_with_its_error_and_marked_when_not_significant(capsys):
+    rng = np.random.default_rng(7)
+    n = 100
+    ref = rng.gamma(2.0, 10.0, n)
+    noise = rng.normal(0, 5.0, n)
+    runs = _fake_runs([(ref, None), (ref + noise - noise.mean() - 0.01, np.full(n, 1e-4)), (ref - 20.0 + 0.1 * noise, np.full(n, 1e-4))])
+    ds = cmp.statistics(runs, ["none", "noisy", "clear"], seed=1, n_boot=10)
+    ds.attrs.update({"money_unit": "bn", "n_paths": n, "horizon_days": 60, "reference_policy": "none", "es_estimator": "x", "bootstrap_resamples": 10})
+    cmp.print_comparison(ds)
+    out = capsys.readouterr().out
+    rows: dict[str, str] = {}
+    for line in out.splitlines():  # the first table's row of each policy
+        if line.split()[1:2] in (["noisy"], ["clear"]):
+            rows.setdefault(line.split()[1], line)
+    assert "n.s." in rows["noisy"] and "n.s." not in rows["clear"]
+    per = float(ds.loss_avoided_per_dollar.sel(policy="noisy"))
+    assert f"{per:,.3g} ± {float(ds.loss_avoided_per_dollar_se.sel(policy='noisy')):,.3g}" in rows["noisy"]
+    assert "0.0001" in rows["clear"]  # a small cost is not printed as 0.00
+    assert "ES99 rests on 1 path: run more paths" in out  # 100 paths: ceil(0.01 N) = 1
+
+
+def test_frontier_lists_the_reference_once_per_group_with_small_costs_and_thin_tails(tmp_path, capsys):
+    rng = np.random.default_rng(8)
+    n = 200
+    ref = rng.gamma(2.0, 10.0, n)
+    files = []
+    for j, size in enumerate((1, 2)):
+        runs = _fake_runs([(ref, None), (ref - size, np.full(n, 0.001 * size))])
+        ds = cmp.statistics(runs, ["none", "joint_stockpile"], seed=1, n_boot=10)
+        ds.attrs.update({"money_unit": "bn", "n_paths": n, "reference_policy": "none", "overrides": f"+scenario=full_cutoff policy.joint_stockpile.size={size}"})
+        (tmp_path / str(j)).mkdir()
+        ds.to_netcdf(tmp_path / str(j) / "compare.nc")
+        files.append(tmp_path / str(j) / "compare.nc")
+    rows = cmp.frontier_table(files)
+    assert [r["policy"] for r in rows] == ["none", "joint_stockpile", "joint_stockpile"]
+    assert rows[0]["overrides"] == ["+scenario=full_cutoff"]
+    cmp.print_frontier(rows)
+    out = capsys.readouterr().out
+    assert "0.001" in out and "0.002" in out and "0.00 " not in out
+    assert out.count("none (reference)") == 1
+    assert "ES99 rests on 2 paths: run more paths" in out
 
 
 def test_frontier_marks_the_non_dominated_points():
@@ -115,6 +225,8 @@ def test_none_against_none_is_exactly_zero_on_the_same_paths():
     assert ds.halt_probability.dims[0] == "policy"
     np.testing.assert_array_equal(ds.halt_probability_most_exposed.values[0], ds.halt_probability_most_exposed.values[1])
     assert np.isnan(ds.loss_avoided_per_dollar).all()  # no cost column: cost 0, ratio undefined
+    # the same resampled path ids for both: identical data, identical ES standard errors
+    np.testing.assert_array_equal(ds.value_added_loss_es99_se.values[0], ds.value_added_loss_es99_se.values[1])
     assert ds.scope.values[-1] == "WORLD"
     # the world ES equals the run's own mean of its worst ceil(0.01 N) paths
     names = runs[0].metrics.scalar_names([str(r) for r in runs[0].ds.region.values])
@@ -173,3 +285,32 @@ def test_policy_group_is_checked_before_hydra(tmp_path):
     assert r.returncode == 2 and "policy='no_such_lever'" in r.stderr
     r = stress("run", "+scenario=full_cutoff", "policies=[none]", f"hydra.run.dir={tmp_path / 'r'}")
     assert r.returncode == 2 and "compare" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "simulate", "compare"])
+def test_a_lever_named_twice_in_policy_is_refused(command, tmp_path):
+    out = tmp_path / "r"
+    r = stress(command, "+scenario=full_cutoff", "+policy=[joint_stockpile,joint_stockpile]", f"hydra.run.dir={out}")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stress: error: policy=[") and "is not allowed: each lever once" in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command, args",
+    [
+        ("run", ("sampler.n_paths=64,0",)),
+        ("compare", ("policies=[none]", "sampler.n_paths=64,-3")),
+        ("compare", ("policies=[none,joint_stockpile],[none,price_floor]", "policy.joint_stockpile.release_days=20")),
+    ],
+)
+def test_a_bad_job_of_a_sweep_is_refused_before_hydra_writes_anything(command, args, tmp_path):
+    """Every job of a sweep of comma lists is composed and checked first: the bad second job
+    is refused with exit 2 before the first runs, and no sweep folder is made."""
+    sweep = tmp_path / "sweep"
+    r = stress(command, "--multirun", "+scenario=full_cutoff", *args, "model.horizon_days=60", f"hydra.sweep.dir={sweep}")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stress: error: "), r.stderr
+    assert not sweep.exists()
