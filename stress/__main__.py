@@ -141,8 +141,10 @@ def check_job(command: str, overrides: list[str], *, runs: bool) -> None:
     check_posterior_overrides(overrides, composed)
     if command == "compare":
         cli.compare_entries(overrides, composed.policies)
-    elif runs:
-        cli.check_shocks(composed)
+    else:
+        cli.check_lever_settings(overrides, composed)
+        if runs:
+            cli.check_shocks(composed)
 
 
 def make_output_dir(overrides: list[str], *, multirun: bool = False) -> None:

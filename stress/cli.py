@@ -187,6 +187,22 @@ def compare_entries(overrides: list[str], policies: list[str] | None = None) -> 
     return out
 
 
+def check_lever_settings(overrides: list[str], cfg: config.Config) -> None:
+    """Refuse a setting of a lever that is not switched on (or of the coalition when no lever is),
+    which would be silently ignored."""
+    on = set(cfg.policy.enabled())
+    names = config.policy_names()
+    for o in overrides:
+        parts = _key(o).split(".")
+        if parts[0] != "policy" or len(parts) < 2 or (len(parts) == 3 and parts[2] == "enabled"):
+            continue
+        value = o.split("=", 1)[1] if "=" in o else None
+        if parts[1] in names and parts[1] not in on:
+            raise InputError(_key(o), value, f"a setting of a lever switched on with +policy={parts[1]} (it is off in this run)")
+        if parts[1] == "coalition" and not on:
+            raise InputError(_key(o), value, "a setting used only with a lever switched on (+policy=NAME)")
+
+
 def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 

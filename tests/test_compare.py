@@ -302,7 +302,7 @@ def test_a_lever_named_twice_in_policy_is_refused(command, tmp_path):
     [
         ("run", ("sampler.n_paths=64,0",)),
         ("compare", ("policies=[none]", "sampler.n_paths=64,-3")),
-        ("compare", ("policies=[none,joint_stockpile],[none,price_floor]", "policy.joint_stockpile.release_days=20")),
+        ("compare", ("policies=[none,joint_stockpile],[none,price_floor]", "policy.joint_stockpile.release_per_day=2")),
     ],
 )
 def test_a_bad_job_of_a_sweep_is_refused_before_hydra_writes_anything(command, args, tmp_path):

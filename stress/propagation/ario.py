@@ -82,9 +82,12 @@ One step (ARIO.md §5, in this order):
   ``avail_q = min(V_q, release_rate_q)``, the buyers with ``release_first_qj > 0`` are served
   first, pro rata to their gaps (``a1 = g1 min(1, avail / sum g1)``); the rest ``rem_q`` goes
   to the other entitled buyers, pro rata to their gaps (``f_qr = min(1, rem_q / G2_q)``) in
-  regions with ``release_quota_qr >= 1``, while a region with a quota below 1 takes at most
-  that share of ``rem_q`` (``f_qr = min(1, quota_qr rem_q / G2_qr)``; ``G2_qr``: its buyers'
-  gaps); if these shares together would exceed ``rem_q`` (quotas summing above 1, or mixed
+  regions with ``release_quota_qr >= 1``, while a region with a quota below 1 owns that share
+  of the reserve: it takes at most what it may still draw, ``E_qr = max(quota_qr
+  reserve_size_q - drawn_qr, 0)`` (``f_qr = min(1, min(E_qr, rem_q) / G2_qr)``; ``G2_qr``: its
+  buyers' gaps; ``drawn_qr``, carried in the state, is its net draw so far, and a refill
+  restores the regions' draws in proportion to them: national stocks in one store); if these
+  shares together would exceed ``rem_q`` (quotas summing above 1, or mixed
   with pooled regions), the second tier is scaled down to ``rem_q``, so the reserve never
   releases more than ``avail``. ``S += a1 + a2``, ``V -= sum_j (a1 + a2)``. On a day when no
   entitled buyer of ``q`` is short (``sum_j g_qj = 0``) the reserve buys back
@@ -212,6 +215,7 @@ class State(NamedTuple):
     halted: jax.Array  # (p, n) bool: the part of j's output that needs q is halted
     clock: jax.Array  # (p, n) days since that part's input came back (inf: never halted)
     reserve: jax.Array  # (p,) public reserve of each product (money at table prices)
+    drawn: jax.Array  # (p, R) net draw of each buyer region on each reserve (quota entitlements)
 
 
 class Record(NamedTuple):
@@ -419,13 +423,16 @@ class Release(NamedTuple):
     reserve: jax.Array  # (p,) reserve after release and refill
     released: jax.Array  # (R,) released into the stocks of each buyer region
     refilled: jax.Array  # () bought back
+    drawn: jax.Array  # (p, R) net draw of each region on each reserve (refills restore it)
 
 
-def release_reserve(tables: ArioTables, ch: Channels, S: jax.Array, reserve: jax.Array) -> Release:
+def release_reserve(tables: ArioTables, ch: Channels, S: jax.Array, reserve: jax.Array, drawn: jax.Array) -> Release:
     """Public reserves after the stock update ``S`` (module docstring, step V): entitled buyers
     below their trigger (or facing a delivered price index at or above the release price) get
     the day's release ``min(reserve, release_rate)``, first-tier buyers first, the others pro rata
-    to their gaps under the regions' quotas; untouched reserves refill."""
+    to their gaps, a region with a quota below 1 up to its remaining entitlement
+    ``quota x reserve_size - drawn``; untouched reserves refill, restoring the regions'
+    entitlements in proportion to what they drew."""
     p, n = S.shape
     R = n // p
     dt = S.dtype
@@ -447,7 +454,8 @@ def release_reserve(tables: ArioTables, ch: Channels, S: jax.Array, reserve: jax
     G2 = g2.sum(axis=1)  # (p,)
     G2r = g2.reshape(p, R, p).sum(axis=2)  # (p, R)
     pooled = jnp.minimum(1, _safe_div(rem, G2))[:, None]
-    capped = jnp.minimum(1, _safe_div(quota * rem[:, None], G2r))
+    entitled_r = jnp.maximum(quota * size[:, None] - drawn, 0)  # (p, R) what a quota region may still draw
+    capped = jnp.minimum(1, _safe_div(jnp.minimum(entitled_r, rem[:, None]), G2r))
     f = jnp.where(quota >= 1, pooled, capped)  # (p, R)
     a2 = g2 * jnp.repeat(f, p, axis=1)
     # quotas above 1 in total (or mixed with pooled regions) would overdraw: scale to rem
@@ -455,11 +463,16 @@ def release_reserve(tables: ArioTables, ch: Channels, S: jax.Array, reserve: jax
     alloc = a1 + a2
     reserve = jnp.maximum(reserve - alloc.sum(axis=1), 0)
     refill = jnp.where(gap.sum(axis=1) > 0, 0, jnp.minimum(refill_rate, jnp.maximum(size - reserve, 0)))
+    by_region = alloc.reshape(p, R, p).sum(axis=2)  # (p, R)
+    drawn = drawn + by_region
+    total = drawn.sum(axis=1, keepdims=True)
+    drawn = jnp.maximum(drawn - refill[:, None] * _safe_div(drawn, total), 0)
     return Release(
         S=S + alloc,
         reserve=reserve + refill,
-        released=alloc.reshape(p, R, p).sum(axis=(0, 2)),
+        released=by_region.sum(axis=0),
         refilled=refill.sum(),
+        drawn=drawn,
     )
 
 
@@ -573,6 +586,7 @@ class Ario:
             halted=jnp.zeros((p, n), bool),
             clock=jnp.full((p, n), jnp.inf, dt),
             reserve=ch.reserve_size.astype(dt),
+            drawn=jnp.zeros((p, R), dt),
         )
 
     def step(self, tables: ArioTables, params: ArioParams, dis: Any, state: State, t: jax.Array) -> tuple[State, Record]:
@@ -645,11 +659,11 @@ class Ario:
         if self.boario_quirks:
             S_next = jnp.where(_allclose(inflow, use), S, S_next)
         # V: public reserves release into the stocks (and refill) before the orders are placed
-        reserve = state.reserve
+        reserve, drawn = state.reserve, state.drawn
         released, refilled = jnp.zeros((R,), X.dtype), jnp.zeros((), X.dtype)
         if reserves:
-            rel = release_reserve(tables, ch, S_next, reserve)
-            S_next, reserve, released, refilled = rel.S, rel.reserve, rel.released, rel.refilled
+            rel = release_reserve(tables, ch, S_next, reserve, state.drawn)
+            S_next, reserve, released, refilled, drawn = rel.S, rel.reserve, rel.released, rel.refilled, rel.drawn
         crashed = state.crashed | jnp.any(S_next < 0) | jnp.any(jnp.isnan(S_next))
         # F: price-floor payments, by producer region
         floor_paid = jnp.zeros((R,), X.dtype)
@@ -703,7 +717,7 @@ class Ario:
             crashed=crashed,
         )
         new = State(
-            S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed, ch=ch_next, halted=halted, clock=clock, reserve=reserve
+            S=S_next, O=O_next, alpha=alpha, X_prev=X, crashed=crashed, ch=ch_next, halted=halted, clock=clock, reserve=reserve, drawn=drawn
         )
         return new, record
 

@@ -92,7 +92,9 @@ Further channels of :class:`ChannelSchedule` (neutral: 0, except ``release_price
   ``release_first > 0`` first (``a1 = g1 min(1, avail / sum g1)``), then the others share the
   rest ``rem``: pro rata to their gaps where ``release_quota[q, r] >= 1``
   (``min(1, rem / G2)``), at most ``release_quota[q, r] rem`` for region ``r`` otherwise
-  (``min(1, quota rem / G2[r])``); if the second tier together would exceed ``rem`` (quotas
+  (``min(1, min(E[r], rem) / G2[r])`` with ``E[r] = max(quota reserve_size - drawn[r], 0)``,
+  what the region may still draw of its share of the reserve; ``drawn`` is carried in the
+  state and a refill restores the regions' draws in proportion to them); if the second tier together would exceed ``rem`` (quotas
   above 1 in total, or mixed with pooled regions) it is scaled down to ``rem``.
   ``S += a1 + a2``, ``V -= sum (a1 + a2)``. When no entitled buyer of ``q`` is short,
   ``V += min(refill_rate, max(reserve_size - V, 0))`` (bought on the world market, outside the
@@ -290,6 +292,8 @@ class State(NamedTuple):
         Days since that input came back (``inf``: never halted; ``None``: all ``inf``).
     reserve : ndarray, shape (p,), optional
         Public reserve of each product (``None``: empty).
+    drawn : ndarray, shape (p, R), optional
+        Net draw of each buyer region on each reserve (``None``: nothing drawn).
     """
 
     S: np.ndarray
@@ -299,6 +303,7 @@ class State(NamedTuple):
     halted: np.ndarray | None = None
     clock: np.ndarray | None = None
     reserve: np.ndarray | None = None
+    drawn: np.ndarray | None = None
 
 
 class DayChannels(NamedTuple):
@@ -866,7 +871,8 @@ def step(
         S_new = S - use + inflow
     # V. public reserves release into the stocks, or refill, before the orders.
     reserve = np.zeros(p) if state.reserve is None else np.asarray(state.reserve, dtype=float)
-    S_new, reserve, released, refilled = _release_reserve(prep, ch, pi, S_new, reserve)
+    drawn = np.zeros((p, R)) if state.drawn is None else np.asarray(state.drawn, dtype=float)
+    S_new, reserve, released, refilled, drawn = _release_reserve(prep, ch, pi, S_new, reserve, drawn)
     crashed = bool(np.any(S_new < 0) or np.any(np.isnan(S_new)))
     # F. price-floor payments by producer region
     floor_paid = np.zeros(R)
@@ -927,7 +933,7 @@ def step(
         "floor_paid": floor_paid,
         "crashed": crashed,
     }
-    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock, reserve=reserve), record
+    return State(S=S_new, O=O_new, alpha=alpha, X_prev=X, halted=halted, clock=clock, reserve=reserve, drawn=drawn), record
 
 
 def _ration_with_priority(X: np.ndarray, D: np.ndarray, O_eff: np.ndarray, priority: np.ndarray, honour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -946,15 +952,16 @@ def _ration_with_priority(X: np.ndarray, D: np.ndarray, O_eff: np.ndarray, prior
     return G_int, so
 
 
-def _release_reserve(prep: Prepared, ch: DayChannels, pi: np.ndarray, S: np.ndarray, reserve: np.ndarray):
-    """Step V of the module docstring, product by product: ``(S, reserve, released, refilled)``."""
+def _release_reserve(prep: Prepared, ch: DayChannels, pi: np.ndarray, S: np.ndarray, reserve: np.ndarray, drawn: np.ndarray):
+    """Step V of the module docstring, product by product: ``(S, reserve, released, refilled, drawn)``."""
     p, R, n = prep.n_sectors, prep.n_regions, prep.n
     S = np.array(S, dtype=float, copy=True)
     reserve = np.array(reserve, dtype=float, copy=True)
+    drawn = np.array(drawn, dtype=float, copy=True)
     released = np.zeros(R)
     refilled = 0.0
     if not np.any(ch.release_trigger > 0) and not np.any(ch.refill_rate > 0):
-        return S, reserve, released, refilled  # nobody entitled and nothing to buy back
+        return S, reserve, released, refilled, drawn  # nobody entitled and nothing to buy back
     for q in range(p):
         # delivered price index of q in each buyer region, by the table's value shares
         index = np.ones(R)
@@ -985,7 +992,8 @@ def _release_reserve(prep: Prepared, ch: DayChannels, pi: np.ndarray, S: np.ndar
                 a2[j] = gap[j] * min(1.0, rem / G2)
             else:
                 G2r = gap[second & (prep.region_of == r)].sum()
-                a2[j] = gap[j] * min(1.0, ch.release_quota[q, r] * rem / G2r)
+                may = max(ch.release_quota[q, r] * ch.reserve_size[q] - drawn[q, r], 0.0)
+                a2[j] = gap[j] * min(1.0, min(may, rem) / G2r)
         if a2.sum() > rem:  # quotas above 1 in total, or mixed with pooled regions
             a2 *= rem / a2.sum()
         alloc += a2
@@ -993,11 +1001,16 @@ def _release_reserve(prep: Prepared, ch: DayChannels, pi: np.ndarray, S: np.ndar
         reserve[q] = max(reserve[q] - alloc.sum(), 0.0)
         for r in range(R):
             released[r] += alloc[prep.region_of == r].sum()
+            drawn[q, r] += alloc[prep.region_of == r].sum()
         if gap.sum() == 0:
             refill = min(ch.refill_rate[q], max(ch.reserve_size[q] - reserve[q], 0.0))
             reserve[q] += refill
             refilled += refill
-    return S, reserve, released, refilled
+            total = drawn[q].sum()
+            if total > 0:  # the refill restores the regions' draws in proportion to them
+                for r in range(R):
+                    drawn[q, r] = max(drawn[q, r] - refill * drawn[q, r] / total, 0.0)
+    return S, reserve, released, refilled, drawn
 
 
 def _final_demand_at_prices(Y0: np.ndarray, price: np.ndarray, p: int, eps: float, sigma: float) -> np.ndarray:
