@@ -233,6 +233,7 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
     dropped = np.zeros(P, np.int64)
     stats = {w: {key: arr(P, S) for key in ("delta", "se_paired", "se_unpaired", "es", "es_se", "es_delta", "es_delta_se", "mean")} for w in ("value_added_loss", "output_loss")}
     cost_mean, cost_se, avoided = np.zeros(P), np.zeros(P), arr(P)
+    capital_mean, per_capital = np.zeros(P), arr(P)
     components = sorted({n.split("/", 1)[1] for nm in names for n in nm if n.startswith("policy_cost/") and n != "policy_cost/TOTAL"})
     comp_mean = np.zeros((P, len(components)))
     extra = {w: (arr(P, R), arr(P, R)) for w in ("tariff_revenue", "price_cost") if any(f"{w}/{r}" in nm for nm in names for r in region_names)}
@@ -264,6 +265,8 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
             comp_mean[k, j] = column(runs[k].res.scalars, names[k], f"policy_cost/{comp}")[keep].mean()
         gain = losses(0, "value_added_loss")[keep][:, world] - losses(k, "value_added_loss")[keep][:, world]
         avoided[k], avoided_se[k] = ratio_of_means(gain, c)
+        capital_mean[k] = column(runs[k].res.scalars, names[k], "policy_capital/TOTAL")[keep].mean()
+        per_capital[k] = gain.mean() / capital_mean[k] if capital_mean[k] > 0 else np.nan
         for w, (m, se) in extra.items():
             d = paired_delta(
                 np.stack([column(runs[0].res.scalars, names[0], f"{w}/{r}") for r in region_names], 1)[keep],
@@ -302,6 +305,8 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
     out["halt_probability_most_exposed"] = (pr, halt, {"units": "1", "long_name": f"probability of a first plant halt within {w8} weeks of the region's most exposed sector (most_exposed_sector)", "week": w8})
     out["total_cost_mean"] = (("policy",), cost_mean, {"units": unit, "long_name": "expected cost of the policy over the horizon: mean over the paired paths of policy_cost/TOTAL (0 where the run has no such column)"})
     out["total_cost_se"] = (("policy",), cost_se, {"units": unit, "long_name": "Monte Carlo standard error of the expected policy cost"})
+    out["capital_committed_mean"] = (("policy",), capital_mean, {"units": unit, "long_name": "expected public capital committed: the stockpile's value at the start and the public share of new capacity's capex (assets, not spending)"})
+    out["loss_avoided_per_capital"] = (("policy",), per_capital, {"units": "1", "long_name": "world lost value added avoided per unit of public capital committed; NaN where none is"})
     out["loss_avoided_per_dollar"] = (("policy",), avoided, {"units": "1", "long_name": "world lost value added avoided per unit of policy cost: (mean VA loss ref - mean VA loss policy) / mean cost; NaN where the cost is 0"})
     out["loss_avoided_per_dollar_se"] = (("policy",), avoided_se, {"units": "1", "long_name": "standard error of loss_avoided_per_dollar: delta method for a ratio of means over the paired paths, sd(g - R c) / (sqrt(N) |mean c|) with g the world VA loss avoided and c the cost of each path"})
     if components:
@@ -438,6 +443,8 @@ def print_comparison(ds: xr.Dataset) -> None:
     t.add_column("Δ ES99 ± SE", justify="right")
     t.add_column("cost ± SE", justify="right")
     t.add_column("loss avoided per $", justify="right")
+    t.add_column("capital committed", justify="right")
+    t.add_column("loss avoided per $ committed", justify="right")
     for r in key:
         t.add_column(f"P(halt ≤ {w8} wk) {r}/{ds.most_exposed_sector.sel(region=r).item()}", justify="right")
     W = SCOPE_WORLD
@@ -457,6 +464,8 @@ def print_comparison(ds: xr.Dataset) -> None:
             _pm(float(s.delta_value_added_loss_es99), float(s.delta_value_added_loss_es99_se)),
             f"{_sig(cost)} ± {_sig(cse)}" if np.isfinite(cse) else _sig(cost),
             _per_dollar(per, per_se, ns),
+            _sig(float(s.capital_committed_mean)) if "capital_committed_mean" in s else "—",
+            (f"{float(s.loss_avoided_per_capital):,.3g}" if np.isfinite(float(s.loss_avoided_per_capital)) else "—") if "loss_avoided_per_capital" in s else "—",
             *(f"{float(ds.halt_probability_most_exposed.sel(policy=p, region=r)):.1%}" for r in key),
         )
     console.print(t)

@@ -361,7 +361,6 @@ class StockpileConfig:
     release_per_day: float = 1.0
     refill_days: float = 180.0
     carrying_rate: float = 0.06
-    years_held: float = 5.0
 
 
 @dataclass

@@ -195,12 +195,12 @@ class Metrics:
             + [f"tariff_revenue/{r}" for r in regions]
             + [f"price_cost/{r}" for r in regions]
             + [f"policy_cost/{c}" for c in COST_COMPONENTS]
-            + ["policy_cost/TOTAL"]
+            + ["policy_cost/TOTAL", "policy_capital/TOTAL"]
         )
 
     def n_scalars(self, tables: ArioTables) -> int:
-        """Number of retained scalars per path, ``5 R + 5 + C`` (``C`` cost components)."""
-        return 5 * (tables.X0.shape[0] // tables.AS.shape[0]) + 5 + len(COST_COMPONENTS)
+        """Number of retained scalars per path, ``5 R + 6 + C`` (``C`` cost components)."""
+        return 5 * (tables.X0.shape[0] // tables.AS.shape[0]) + 6 + len(COST_COMPONENTS)
 
     def path_costs(self, tables: ArioTables, summary: PathSummary, policy: Any, horizon: int) -> jax.Array:
         """ONE path's lever costs by component (:data:`COST_COMPONENTS`; money over the horizon):
@@ -218,7 +218,8 @@ class Metrics:
         """Retained scalars of ONE path (:meth:`scalar_names`): lost output by region, lost value
         added by region, world lost output and value added, lost output of the directly hit
         industries (money), 1 if the path crashed; reserves released into each region, extra
-        tariff revenue and price cost by region, the levers' costs by component and in total."""
+        tariff revenue and price cost by region, the levers' costs by component and in total, and
+        the public capital they commit (stockpile value, public share of capex)."""
         p = tables.AS.shape[0]
         R = tables.X0.shape[0] // p
         lost_va = summary.lost * tables.v
@@ -237,6 +238,7 @@ class Metrics:
                 summary.price_cost,
                 costs,
                 costs.sum()[None],
+                (jnp.zeros((), costs.dtype) if policy is None else policy.capital.astype(costs.dtype))[None],
             ]
         )
 

@@ -111,11 +111,7 @@ def build_policies(cfg: Config, mrio: Mrio, regimes: tuple[str, ...]) -> Any:
         dtype=dtype,
         chain=cfg.shocks.regime.enabled,
         takeover=cfg.shocks.takeover.enabled,
-        priced=cfg.shocks.tariffs.enabled
-        or cfg.shocks.predatory.enabled
-        or cfg.shocks.diversion.enabled
-        or cfg.policy.tariff_wall.enabled
-        or cfg.policy.anti_coercion_instrument.enabled,
+        priced=lambda level: cfg.shocks.tariffs.enabled or (cfg.policy.tariff_wall.enabled and 1 + cfg.policy.tariff_wall.rate >= level),
     )
 
 
@@ -442,8 +438,21 @@ def simulate(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
             np.einsum("tir,ir->tr", np.asarray(rec.deliveries), monitored(prep)),
             {"units": unit, "long_name": "deliveries of the export-restricted supplier industries, by buyer region"},
         ),
+        "price": (dims, grid(rec.price), {"units": "1", "long_name": "producer price index p(t) (1: the table's year)"}),
+        "tariff_revenue": (("day", "region"), np.asarray(rec.tariff_revenue), {"units": unit, "long_name": "extra tariff revenue collected by each importing region"}),
+        "price_cost": (("day", "region"), np.asarray(rec.price_cost), {"units": unit, "long_name": "extra cost of higher delivered prices to each region's buyers"}),
+        "released": (("day", "region"), np.asarray(rec.released), {"units": unit, "long_name": "public reserves released into each region's stocks"}),
+        "reserve_level": (("day",), np.asarray(rec.reserve_level), {"units": mrio.unit, "long_name": "public reserves held after the day (all products)"}),
+        "refilled": (("day",), np.asarray(rec.refilled), {"units": unit, "long_name": "public reserves bought back that day"}),
+        "floor_paid": (("day", "region"), np.asarray(rec.floor_paid), {"units": unit, "long_name": "price-floor payments to each producer region"}),
         "crashed": (("day",), crashed.astype(np.int8), {"units": "1", "long_name": "1 once a stock went negative or NaN"}),
     }
+    if pp.policy is not None:
+        data["joined"] = (
+            ("region",),
+            np.asarray(pp.policy.joined).astype(np.int8),
+            {"units": "1", "long_name": "1 where the coalition member joined the joint levers on this path"},
+        )
     ds = xr.Dataset(
         data,
         coords={

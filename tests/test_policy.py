@@ -175,7 +175,8 @@ def test_costs_match_closed_forms():
     rows = [mrio.sectors.index("ree_separation"), mrio.sectors.index("magnets")]
     size = 60 * (AS * x0[None, :] * theta)[rows][:, in_mem].sum()
     # rtol 1e-9: float64 sums of 91 equal daily terms
-    np.testing.assert_allclose(col["policy_cost/stockpile"], 0.06 * size * (5 + T / 365), rtol=1e-9)  # 5 years held before
+    np.testing.assert_allclose(col["policy_cost/stockpile"], 0.06 * size * T / 365, rtol=1e-9)
+    np.testing.assert_allclose(col["policy_capital/TOTAL"], size, rtol=1e-12)  # the value held at the start
     assert np.all(col["released/USA"] == 0)  # nobody is short: nothing released
     floor = sec(["ree_separation"]) & in_mem
     np.testing.assert_allclose(col["policy_cost/price_floor"], (2.1 - 1.0) * x0[floor].sum() * T, rtol=1e-9)
@@ -243,7 +244,7 @@ def stress(*args: str) -> subprocess.CompletedProcess:
         ("policy.coalition.members=[USA, MARS]", "policy.coalition.members"),
         ("policy.joint_stockpile.days={magnets: -5}", "policy.joint_stockpile.days.magnets"),
         ("policy.coalition.join_probability={EU: 1.5}", "policy.coalition.join_probability.EU"),
-        ("policy.joint_stockpile.contributions={USA: 0.5, EU: 0.3, JPN: 0.1, KOR: 0.05, ALLY: 0.0}", "sum to 1 (they sum to 0.95)"),
+        ("policy.joint_stockpile.contributions={USA: 0.5, EU: 0.5}", "unless sharing: contribution"),  # shares that would not be used
         ("policy.joint_stockpile.days={magnets: 4000}", "policy.joint_stockpile.days.magnets"),
         ("policy.joint_stockpile.trigger=price", "policy.joint_stockpile.trigger"),
         ("+policy.joint_stockpile.contributions.ROW=0.5", "policy.joint_stockpile.contributions"),
@@ -286,3 +287,14 @@ def test_contribution_sharing_caps_each_members_take():
     for r, share in zip(members, (0.4, 0.1, 0.3, 0.1, 0.1), strict=True):
         assert np.all(col[f"released/{r}"] <= share * size + 1e-6 * size), r  # ... its share caps it
     assert np.all(total(col) <= size * (1 + 1e-6))
+
+
+def test_contributions_must_sum_to_one():
+    from stress.errors import InputError
+    from stress.pipeline import build_policies
+    from stress.mrio import io as mrio_io
+
+    cfg = compose("+scenario=full_cutoff", "+policy=joint_stockpile", "policy.joint_stockpile.sharing=contribution",
+                  "policy.joint_stockpile.contributions={USA: 0.5, EU: 0.3, JPN: 0.1, KOR: 0.05, ALLY: 0.0}")  # fmt: skip
+    with pytest.raises(InputError, match=r"policy.joint_stockpile.contributions.*sum to 1 \(they sum to 0.95\)"):
+        build_policies(cfg, mrio_io.load(cfg.world), ())

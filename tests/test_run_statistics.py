@@ -148,7 +148,7 @@ def test_crashed_paths_are_counted_and_left_out():
     # ... so set it on the prepared arrays: every input 2 days, psi 0.1
     prep = dataclasses.replace(prep, tables=prep.tables._replace(s=jnp.full_like(prep.tables.s, 2.0)), params=prep.params._replace(psi=jnp.asarray(0.1)))
     _, metrics, key, res = run(cfg, n_paths=8, prep=prep)
-    crashed = res.scalars[:, -1] > 0
+    crashed = res.scalars[:, metrics.scalar_names(prep.mrio.regions).index("crashed")] > 0
     assert crashed.any() and int(res.acc.crashed) == crashed.sum()
     assert int(res.acc.count) == (~crashed).sum()
     if (~crashed).any():

@@ -56,7 +56,6 @@ class StockpileSpec(NamedTuple):
     release_per_day: jax.Array  # () most released a day, in days of the joined members' use
     refill_days: jax.Array  # ()
     carrying: jax.Array  # () per year
-    years_held: jax.Array  # () years the reserve is held before the crisis
 
 
 class WallSpec(NamedTuple):
@@ -130,6 +129,7 @@ class PolicyInfo(NamedTuple):
     carrying: jax.Array  # () stockpile carrying rate per year (0: no stockpile)
     procure: jax.Array  # (n,) cost per unit of each industry's output over the horizon (offtake premium)
     aci_day: jax.Array  # () day the anti-coercion instrument acts (inf: never / off)
+    capital: jax.Array  # () public capital committed: stockpile value at the start + public share of capex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +227,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
     parts: list = []
     fixed = [jnp.zeros((), dt) for _ in COST_COMPONENTS]
     carrying = jnp.zeros((), dt)
+    capital = jnp.zeros((), dt)
     procure = jnp.zeros((n,), dt)
 
     if specs.us_only is not None:
@@ -248,7 +249,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
             release_quota=quota.astype(dt),
         )
         carrying = sp.carrying
-        fixed[0] = sp.carrying * sp.years_held * size.sum()  # held before the crisis
+        capital = capital + size.sum()
     if specs.wall is not None:
         w = specs.wall
         inside = joined[None, :]  # buyer region joined
@@ -286,6 +287,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
         parts.append(EquipmentPath(cp.onehot, added.astype(dt), jnp.round(online).astype(dt), cp.ramp_days))
         outlay = (cp.public_share * cp.capex * added.astype(dt) * cp.yearly_output).sum()
         fixed[3] = outlay * cp.capital_charge * T / 365.0
+        capital = capital + outlay
     switched, switch = NONE, jnp.asarray(jnp.inf, dt)
     aci_day = jnp.asarray(jnp.inf, jnp.float64)
     if specs.aci is not None:
@@ -295,7 +297,9 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
     fixed[4] = specs.admin * T / 365.0
     if any(getattr(const, f) is not None for f in Channels._fields) or specs.aci is not None:
         parts.insert(0, LeverPath(const, switched, switch))
-    info = PolicyInfo(joined=joined, fixed=jnp.stack(fixed).astype(dt), carrying=jnp.asarray(carrying, dt), procure=procure, aci_day=aci_day)
+    info = PolicyInfo(
+        joined=joined, fixed=jnp.stack(fixed).astype(dt), carrying=jnp.asarray(carrying, dt), procure=procure, aci_day=aci_day, capital=capital
+    )
     return tuple(parts), info
 
 
@@ -333,13 +337,14 @@ def build(
     dtype: Any,
     chain: bool = False,
     takeover: bool = False,
-    priced: bool = False,
+    priced: Any = None,
 ) -> tuple[PolicySpecs | None, dict[str, Any]]:
     """Specs of the enabled levers from the ``policy`` config (plain dicts); ``None`` when no
-    lever is on. ``chain``, ``takeover`` and ``priced`` say whether the run's regime chain and
-    takeover shock are on and whether any shock moves prices (a lever or option that acts only
-    through them is refused without them). Every bad value
+    lever is on. ``chain`` and ``takeover`` say whether the run's regime chain and takeover shock
+    are on; ``priced(level)`` whether some shock or lever can raise a delivered price index to
+    ``level`` (a lever or option that acts only through them is refused without them). Every bad value
     raises :class:`InputError` naming its field."""
+    priced = priced or (lambda level: False)
     names = [k for k, v in pol.items() if k != "coalition" and v.get("enabled")]
     if pol["coalition"].get("us_only"):
         names.append("us_only")
@@ -413,17 +418,20 @@ def build(
             raise InputError(f"{f}.holder", c.get("holder"), "one of " + ", ".join(HOLDERS))
         if c.get("trigger") not in TRIGGERS:
             raise InputError(f"{f}.trigger", c.get("trigger"), "one of " + ", ".join(TRIGGERS))
-        if c.get("trigger") == "price" and not priced:
+        if c.get("holder") == "national" and c.get("sharing") == "defence_first":
+            raise InputError(
+                f"{f}.sharing", "defence_first", "demand or contribution when holder: national (each member draws on its own share; a first tier would overdraw it)"
+            )
+        if c.get("trigger") == "price" and not priced(c.get("trigger_price")):
             raise InputError(
                 f"{f}.trigger",
                 "price",
-                "shortage in this run: no shock or lever moves delivered prices (switch on shocks.tariffs, shocks.predatory "
-                "or shocks.diversion, or a tariff lever), so a price trigger would never release",
+                f"shortage in this run: no shock or lever can raise a delivered price index to trigger_price={c.get('trigger_price')} "
+                "(US-China tariffs, shocks.tariffs, can; a tariff wall can if 1 + its rate reaches it), so a price trigger would never release",
             )
         check_range(f"{f}.trigger_stock_share", c.get("trigger_stock_share"), lo=0.0, lo_open=True, hi=1.0)
         check_range(f"{f}.trigger_price", c.get("trigger_price"), lo=0.0, lo_open=True, finite=True)
         check_range(f"{f}.release_per_day", c.get("release_per_day"), lo=0.0, lo_open=True, hi=10.0)
-        check_range(f"{f}.years_held", c.get("years_held"), lo=0.0, hi=100.0)
         check_range(f"{f}.refill_days", c.get("refill_days"), lo=1.0, finite=True)
         _nonneg(f"{f}.carrying_rate", c.get("carrying_rate"))
         dvec = np.zeros(p)
@@ -434,6 +442,11 @@ def build(
         use = use * mem[region_of][None, :] * (dvec > 0)[:, None]
         cover = dvec[:, None] * use
         contrib = {k: v for k, v in (c.get("contributions") or {}).items() if v is not None}
+        owned = c.get("sharing") == "contribution" or c.get("holder") == "national"
+        if contrib and not owned:
+            raise InputError(
+                f"{f}.contributions", contrib, "null for every member unless sharing: contribution or holder: national (the shares are used only then)"
+            )
         if not contrib:
             by_region = np.array([cover[:, region_of == r].sum() for r in range(R)])
             cvec = by_region * mem
@@ -463,7 +476,6 @@ def build(
             release_per_day=a(c["release_per_day"]),
             refill_days=a(c["refill_days"]),
             carrying=a(c["carrying_rate"]),
-            years_held=a(c["years_held"]),
         )
     if "tariff_wall" in names:
         c = pol["tariff_wall"]

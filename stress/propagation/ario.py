@@ -89,8 +89,9 @@ One step (ARIO.md §5, in this order):
   restores the regions' draws in proportion to them: national stocks in one store); if these
   shares together would exceed ``rem_q`` (quotas summing above 1, or mixed
   with pooled regions), the second tier is scaled down to ``rem_q``, so the reserve never
-  releases more than ``avail``. ``S += a1 + a2``, ``V -= sum_j (a1 + a2)``. On a day when no
-  entitled buyer of ``q`` is short (``sum_j g_qj = 0``) the reserve buys back
+  releases more than ``avail``. ``S += a1 + a2``, ``V -= sum_j (a1 + a2)``. On a day when every
+  entitled buyer (``release_trigger_qj > 0``) holds at least ``REFILL_FULL`` (0.99) of its
+  target after the release (the crisis is over), the reserve buys back
   ``min(refill_rate_q, max(reserve_size_q - V_q, 0))`` (on the world market: the purchase is
   not an order in the IO table, an assumption). The crash check (a stock < 0 or NaN) follows.
 - F  Price floors (an extension): producer ``i`` is paid ``max(floor_i - p_i, 0) X_i`` a day
@@ -383,6 +384,9 @@ def _delivered(ch: Channels) -> jax.Array:
     return ch.price[:, None] * (1 + ch.tariff) * ch.markdown
 
 
+REFILL_FULL = 0.99
+"""A reserve buys back only once every entitled buyer holds this share of its target stock."""
+
 #: The channels of the reserve step (module docstring, step V).
 RESERVE_CHANNELS = frozenset(
     {"reserve_size", "release_rate", "release_trigger", "release_price", "release_first", "release_quota", "refill_rate"}
@@ -462,7 +466,9 @@ def release_reserve(tables: ArioTables, ch: Channels, S: jax.Array, reserve: jax
     a2 = a2 * jnp.minimum(1, _safe_div(rem, a2.sum(axis=1)))[:, None]
     alloc = a1 + a2
     reserve = jnp.maximum(reserve - alloc.sum(axis=1), 0)
-    refill = jnp.where(gap.sum(axis=1) > 0, 0, jnp.minimum(refill_rate, jnp.maximum(size - reserve, 0)))
+    # buy back only once every entitled buyer holds REFILL_FULL of its target (the crisis is over)
+    low = ((trigger > 0) & (S + alloc < REFILL_FULL * target)).any(axis=1)
+    refill = jnp.where(low, 0, jnp.minimum(refill_rate, jnp.maximum(size - reserve, 0)))
     by_region = alloc.reshape(p, R, p).sum(axis=2)  # (p, R)
     drawn = drawn + by_region
     total = drawn.sum(axis=1, keepdims=True)

@@ -96,7 +96,8 @@ Further channels of :class:`ChannelSchedule` (neutral: 0, except ``release_price
   what the region may still draw of its share of the reserve; ``drawn`` is carried in the
   state and a refill restores the regions' draws in proportion to them); if the second tier together would exceed ``rem`` (quotas
   above 1 in total, or mixed with pooled regions) it is scaled down to ``rem``.
-  ``S += a1 + a2``, ``V -= sum (a1 + a2)``. When no entitled buyer of ``q`` is short,
+  ``S += a1 + a2``, ``V -= sum (a1 + a2)``. When every entitled buyer of ``q`` holds at least
+  0.99 of its target after the release,
   ``V += min(refill_rate, max(reserve_size - V, 0))`` (bought on the world market, outside the
   IO table).
 * Price floors: ``floor_paid[r] = sum_{i in r} max(floor[i] - price[i], 0) X[i]``.
@@ -1002,7 +1003,9 @@ def _release_reserve(prep: Prepared, ch: DayChannels, pi: np.ndarray, S: np.ndar
         for r in range(R):
             released[r] += alloc[prep.region_of == r].sum()
             drawn[q, r] += alloc[prep.region_of == r].sum()
-        if gap.sum() == 0:
+        targets = np.array([prep.s[q, j] * prep.AS[q, j] * prep.X0[j] if prep.theta[q, j] else 0.0 for j in range(n)])
+        low = any(ch.release_trigger[q, j] > 0 and S[q, j] < 0.99 * targets[j] for j in range(n))
+        if not low:  # every entitled buyer back at 99 % of its target: the crisis is over
             refill = min(ch.refill_rate[q], max(ch.reserve_size[q] - reserve[q], 0.0))
             reserve[q] += refill
             refilled += refill
