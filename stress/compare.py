@@ -443,8 +443,6 @@ def print_comparison(ds: xr.Dataset) -> None:
     t.add_column("Δ ES99 ± SE", justify="right")
     t.add_column("cost ± SE", justify="right")
     t.add_column("loss avoided per $", justify="right")
-    t.add_column("capital committed", justify="right")
-    t.add_column("loss avoided per $ committed", justify="right")
     for r in key:
         t.add_column(f"P(halt ≤ {w8} wk) {r}/{ds.most_exposed_sector.sel(region=r).item()}", justify="right")
     W = SCOPE_WORLD
@@ -464,11 +462,16 @@ def print_comparison(ds: xr.Dataset) -> None:
             _pm(float(s.delta_value_added_loss_es99), float(s.delta_value_added_loss_es99_se)),
             f"{_sig(cost)} ± {_sig(cse)}" if np.isfinite(cse) else _sig(cost),
             _per_dollar(per, per_se, ns),
-            _sig(float(s.capital_committed_mean)) if "capital_committed_mean" in s else "—",
-            (f"{float(s.loss_avoided_per_capital):,.3g}" if np.isfinite(float(s.loss_avoided_per_capital)) else "—") if "loss_avoided_per_capital" in s else "—",
             *(f"{float(ds.halt_probability_most_exposed.sel(policy=p, region=r)):.1%}" for r in key),
         )
     console.print(t)
+    if "capital_committed_mean" in ds and float(ds.capital_committed_mean.max()) > 0:
+        cells = ", ".join(
+            f"{p} {_sig(float(ds.capital_committed_mean.sel(policy=p)))} ({float(ds.loss_avoided_per_capital.sel(policy=p)):,.3g} avoided per $ committed)"
+            for p in ds.policy.values
+            if float(ds.capital_committed_mean.sel(policy=p)) > 0
+        )
+        console.print(f"Public capital committed (assets: stockpile value, public share of capex), {unit}: {cells}")
     thin = _thin_tail_note(ds)
     if thin:
         console.print(thin)
