@@ -19,30 +19,46 @@ from stress.errors import InputError
 from stress.metrics import FIXED_POINT, Accumulator, histogram_quantiles
 from stress.mrio.tables import Mrio
 
-Z95 = 1.959963984540054  # two-sided 95 % normal quantile
 
 
 def tail_stats(values: np.ndarray, q: np.ndarray) -> dict[str, np.ndarray]:
     """Monte Carlo statistics of per-path losses. Shapes: ``(N, k), (Q,) -> (k,) or (Q, k)``.
 
     Returns the mean and its standard error, empirical quantiles (``method="inverted_cdf"``,
-    the value-at-risk), distribution-free 95 % confidence bounds of each quantile from the
-    binomial distribution of order statistics (normal approximation), and the expected
-    shortfall ``E[L | L >= VaR_q]``.
+    the value-at-risk), distribution-free 95 % confidence bounds of each quantile, and the
+    expected shortfall ``E[L | L >= VaR_q]``. Statistics are taken in float64 whatever the
+    kernel's precision.
+
+    The bounds are exact binomial order-statistic intervals: with ``B ~ Binomial(N, q)`` the
+    number of paths at or below the true quantile, the ``l``-th and ``u``-th smallest values
+    (1-based) cover it with probability ``P(l <= B <= u - 1) >= 0.95``; ``l`` is the largest rank
+    with ``P(B <= l - 1) <= 0.025`` and ``u`` the smallest with ``P(B <= u - 1) >= 0.975``. A bound
+    that no rank in ``1..N`` can give (too few paths beyond the quantile) is NaN: the sample
+    cannot support it.
     """
+    from scipy.stats import binom
+
+    values = np.asarray(values, np.float64)
     N = values.shape[0]
     srt = np.sort(values, axis=0)
     mean = values.mean(axis=0)
     se = values.std(axis=0, ddof=1) / np.sqrt(N) if N > 1 else np.full(values.shape[1], np.nan)
     var = np.quantile(values, q, axis=0, method="inverted_cdf")
-    half = Z95 * np.sqrt(N * q * (1 - q))
-    lo_rank = np.clip(np.floor(N * q - half).astype(int), 0, N - 1)
-    hi_rank = np.clip(np.ceil(N * q + half).astype(int), 0, N - 1)
+    ranks = np.arange(1, N + 1)
+    lower = np.full(var.shape, np.nan)
+    upper = np.full(var.shape, np.nan)
     es = np.empty_like(var)
     for k, qk in enumerate(q):
+        cdf = binom.cdf(ranks - 1, N, qk)  # P(B <= rank - 1)
+        lo_ok = np.flatnonzero(cdf <= 0.025)
+        hi_ok = np.flatnonzero(cdf >= 0.975)
+        if lo_ok.size:
+            lower[k] = srt[lo_ok[-1]]
+        if hi_ok.size:
+            upper[k] = srt[hi_ok[0]]
         start = min(int(np.ceil(N * qk)) - 1, N - 1) if qk > 0 else 0
         es[k] = srt[max(start, 0) :].mean(axis=0)
-    return {"mean": mean, "se": se, "quantile": var, "lower": srt[lo_rank], "upper": srt[hi_rank], "es": es}
+    return {"mean": mean, "se": se, "quantile": var, "lower": lower, "upper": upper, "es": es}
 
 
 def _var(dims: tuple[str, ...], data: np.ndarray, units: str, long_name: str, **extra: Any) -> xr.Variable:
@@ -170,10 +186,10 @@ def to_dataset(
             ("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region"
         )
         data[f"{prefix}_quantile_lower"] = _var(
-            ("quantile", "region"), reg("lower", sl), unit, f"lower 95 % confidence bound of the quantile of {what}"
+            ("quantile", "region"), reg("lower", sl), unit, f"lower 95 % confidence bound of the quantile of {what} (exact binomial order statistic; NaN: the sample cannot support it)"
         )
         data[f"{prefix}_quantile_upper"] = _var(
-            ("quantile", "region"), reg("upper", sl), unit, f"upper 95 % confidence bound of the quantile of {what}"
+            ("quantile", "region"), reg("upper", sl), unit, f"upper 95 % confidence bound of the quantile of {what} (exact binomial order statistic; NaN: the sample cannot support it)"
         )
         data[f"{prefix}_expected_shortfall"] = _var(
             ("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile"
@@ -183,10 +199,10 @@ def to_dataset(
         data[f"{prefix}_se"] = _var((), out["se"][col], unit, f"Monte Carlo standard error of expected world {what}")
         data[f"{prefix}_quantile"] = _var(("quantile",), out["quantile"][:, col], unit, f"quantile of world {what}")
         data[f"{prefix}_quantile_lower"] = _var(
-            ("quantile",), out["lower"][:, col], unit, f"lower 95 % confidence bound of the quantile of world {what}"
+            ("quantile",), out["lower"][:, col], unit, f"lower 95 % confidence bound of the quantile of world {what} (exact binomial order statistic; NaN: the sample cannot support it)"
         )
         data[f"{prefix}_quantile_upper"] = _var(
-            ("quantile",), out["upper"][:, col], unit, f"upper 95 % confidence bound of the quantile of world {what}"
+            ("quantile",), out["upper"][:, col], unit, f"upper 95 % confidence bound of the quantile of world {what} (exact binomial order statistic; NaN: the sample cannot support it)"
         )
         data[f"{prefix}_expected_shortfall"] = _var(("quantile",), out["es"][:, col], unit, f"expected shortfall of world {what}")
     coords = {
