@@ -62,7 +62,7 @@ def run_chunk(
         summary = model.simulate(tab, par, dis, horizon, metrics)
         details = metrics.path_details(tables, summary, flow_base, horizon) if metrics.retain_paths else None
         costs = metrics.path_costs(tables, summary, pp.policy, horizon)
-        return summary, (metrics.path_scalars(tables, summary, pp.policy, horizon), details, pp.info, pp.policy, costs)
+        return summary, (metrics.path_scalars(tables, summary, pp.policy, horizon, costs), details, pp.info, pp.policy, costs)
 
     # Paths are vectorised in groups of a fixed width, whatever the chunk size, so that XLA
     # compiles the same per-path arithmetic for every chunk size: results are bit-identical.

@@ -214,17 +214,18 @@ class Metrics:
             (policy.procure * produced).sum()
         )
 
-    def path_scalars(self, tables: ArioTables, summary: PathSummary, policy: Any = None, horizon: int = 0) -> jax.Array:
+    def path_scalars(self, tables: ArioTables, summary: PathSummary, policy: Any = None, horizon: int = 0, costs: Any = None) -> jax.Array:
         """Retained scalars of ONE path (:meth:`scalar_names`): lost output by region, lost value
         added by region, world lost output and value added, lost output of the directly hit
         industries (money), 1 if the path crashed; reserves released into each region, extra
         tariff revenue and price cost by region, the levers' costs by component and in total, and
-        the public capital they commit (stockpile value, public share of capex)."""
+        the public capital they commit (stockpile value, public share of capex). ``costs``:
+        :meth:`path_costs` when the caller already has them."""
         p = tables.AS.shape[0]
         R = tables.X0.shape[0] // p
         lost_va = summary.lost * tables.v
         direct = summary.lost[jnp.asarray(self.direct, jnp.int32)].sum() if self.direct else jnp.zeros((), summary.lost.dtype)
-        costs = self.path_costs(tables, summary, policy, horizon)
+        costs = self.path_costs(tables, summary, policy, horizon) if costs is None else costs
         return jnp.concatenate(
             [
                 summary.lost.reshape(R, p).sum(axis=1),

@@ -28,7 +28,7 @@ import numpy as np
 from stress.errors import InputError, check_names, check_range
 from stress.metrics import COST_COMPONENTS
 from stress.shocks.base import NONE, Channels
-from stress.shocks.equipment import EquipmentPath
+from stress.shocks.equipment import EquipmentPath, stretched_online
 
 SHARING = ("demand", "contribution", "defence_first")
 HOLDERS = ("joint", "national")
@@ -278,13 +278,8 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
             lead = lead * jnp.where(covered > 0, specs.procurement.lead_factor.astype(f64), 1.0)
             added = added * jnp.where(covered > 0, specs.procurement.size_factor.astype(f64), 1.0)
         # equipment controls stretch the lead time by the share of the weeks before it spent under them
-        W = regime.shape[0]
-        under = cp.controls[regime].astype(f64)
-        lead_weeks = jnp.maximum(jnp.ceil(lead / 7.0), 1.0)
-        wk = jnp.arange(W, dtype=f64)
-        counted = (under[None, :] * (wk[None, :] < jnp.minimum(lead_weeks, W)[:, None])).sum(axis=1) + under[-1] * jnp.maximum(lead_weeks - W, 0)
-        online = lead * (1 + (stretch - 1) * counted / lead_weeks)
-        parts.append(EquipmentPath(cp.onehot, added.astype(dt), jnp.round(online).astype(dt), cp.ramp_days))
+        online = stretched_online(lead, cp.controls[regime].astype(f64), stretch)
+        parts.append(EquipmentPath(cp.onehot, added.astype(dt), online.astype(dt), cp.ramp_days))
         outlay = (cp.public_share * cp.capex * added.astype(dt) * cp.yearly_output).sum()
         fixed[3] = outlay * cp.capital_charge * T / 365.0
         capital = capital + outlay

@@ -45,19 +45,27 @@ class EquipmentPath(NamedTuple):
         return NONE._replace(capacity=1 + (self.added * frac) @ self.onehot)
 
 
-def draw(spec: EquipmentSpec, key: jax.Array, ctx: Context) -> EquipmentPath:
+def stretched_online(lead: jax.Array, under: jax.Array, f: jax.Array) -> jax.Array:
+    """Online day ``lead (1 + (f - 1) u)`` of projects with nominal lead times ``lead`` (J,),
+    ``u`` the share of the weeks before the nominal date spent under controls (``under`` (W,) 1
+    for a controlled week; weeks beyond the horizon count as the last one), rounded to a day."""
     f64 = jnp.float64
-    f = jr.uniform(module_key(key, TAG), (), f64, spec.stretch_min.astype(f64), spec.stretch_max.astype(f64))
-    W = ctx.regime.shape[0]
-    under = spec.controls[ctx.regime].astype(f64)  # (W,)
-    lead_weeks = jnp.maximum(jnp.ceil(spec.lead_days.astype(f64) / 7.0), 1.0)  # (J,)
+    W = under.shape[0]
+    lead = lead.astype(f64)
+    lead_weeks = jnp.maximum(jnp.ceil(lead / 7.0), 1.0)  # (J,)
     w = jnp.arange(W, dtype=f64)
     inside = jnp.minimum(lead_weeks, W)
     counted = (under[None, :] * (w[None, :] < inside[:, None])).sum(axis=1) + under[-1] * jnp.maximum(lead_weeks - W, 0)
     u = counted / lead_weeks
-    online = spec.lead_days.astype(f64) * (1 + (f - 1) * u)
+    return jnp.round(lead * (1 + (f - 1) * u))
+
+
+def draw(spec: EquipmentSpec, key: jax.Array, ctx: Context) -> EquipmentPath:
+    f64 = jnp.float64
+    f = jr.uniform(module_key(key, TAG), (), f64, spec.stretch_min.astype(f64), spec.stretch_max.astype(f64))
+    under = spec.controls[ctx.regime].astype(f64)  # (W,)
     dt = spec.onehot.dtype
-    return EquipmentPath(spec.onehot, spec.added, jnp.round(online).astype(dt), spec.ramp_days)
+    return EquipmentPath(spec.onehot, spec.added, stretched_online(spec.lead_days, under, f).astype(dt), spec.ramp_days)
 
 
 def build(cfg: dict[str, Any], mrio: Any, regimes: tuple[str, ...], dtype: Any) -> EquipmentSpec:
