@@ -1,0 +1,341 @@
+"""Mergeable streaming statistics whose size does not depend on the number of paths.
+
+Two structures, each a plain integer array on the device, added to chunk by chunk and merged by
+adding arrays. Integer additions are exact and commutative, so a result does not depend on the
+chunk size, the vector width, the device count or the order of merges.
+
+**Exact sums** (``exact_add`` / ``exact_total``). A float64 value ``x = M 2^(e - 53)`` with an
+integer mantissa ``|M| < 2^53`` (``frexp``) is split into two limbs, ``M = hi 2^26 + lo`` with
+``0 <= lo < 2^26``, and each limb is added into the bin of its exponent ``e``. The host
+reassembles the bins with Python integers, so the sum of any number of finite float64 values is
+computed exactly (each bin holds ``2^36`` additions before int64 could overflow, 6.9e10 paths).
+Means and variances then come from exact sums of ``x`` and ``x^2``:
+``N S2 - S1^2`` is exact integer arithmetic, so there is no cancellation however small the
+variance is against the mean (the squares are exact for float32 kernels; for float64 each carries
+one rounding, a relative 1.1e-16).
+
+**Log-bucketed quantile sketch** (``sketch_add`` and the host functions below; the DDSketch
+construction of Masson, Rim & Lee, VLDB 2019). With relative accuracy ``a`` and
+``g = (1 + a) / (1 - a)``, a value with ``|x| >= tiny`` falls in bucket ``b = floor(log_g(|x| /
+tiny))`` of its sign, whose representative value ``2 tiny g^(b+1) / (g + 1)`` is within a relative
+``a`` of every value in the bucket; ``|x| < tiny`` is counted in an exact zero bucket, whose value
+is 0. Any rank statistic read from the sketch (a quantile, an order statistic bounding it) is
+therefore within ``a`` of the exact order statistic of the sample, relatively, and exactly 0 where
+that order statistic is 0 (or below ``tiny`` in magnitude). Values beyond ``tiny g^n`` (``n``
+buckets a sign) are counted in the last bucket and flagged (:func:`sketch_overflow`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+# ------------------------------------------------------------------------------------- exact sums
+
+EXP_SHIFT = 2260  # a term T at bin k is worth T 2^(k - EXP_SHIFT)
+EXP_BINS = 4260  # bins of values (k = e - 53 + EXP_SHIFT) and of products of two values (k >= 2e - 106 + EXP_SHIFT)
+LIMB = 26
+MANTISSA = 53
+
+
+def exact_empty(k: int) -> jax.Array:
+    """Zero exact sums of ``k`` columns, shape ``(k, 2, EXP_BINS)`` int64."""
+    return jnp.zeros((k, 2, EXP_BINS), jnp.int64)
+
+
+def _split(values: jax.Array, keep: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``x = (hi 2^26 + lo) 2^(e - 53)`` with integers ``hi`` (signed, ``|hi| <= 2^27``) and
+    ``0 <= lo < 2^26`` (``frexp``; exact for every finite float64)."""
+    x = jnp.where(keep & jnp.isfinite(values), values, 0.0)
+    m, e = jnp.frexp(x)  # x = m 2^e, 0.5 <= |m| < 1 (m = e = 0 for x = 0)
+    M = (m * 2.0**MANTISSA).astype(jnp.int64)  # exact: |m| 2^53 < 2^53
+    hi = jnp.right_shift(M, LIMB)  # floor division by 2^26
+    return hi, M - jnp.left_shift(hi, LIMB), e.astype(jnp.int32)
+
+
+def _add_term(bins: jax.Array, col: jax.Array, k: jax.Array, T: jax.Array) -> jax.Array:
+    """Add integers ``T`` (``|T| < 2^55``) worth ``T 2^(k - EXP_SHIFT)``, split into the two limbs
+    of bin ``k`` (each addition below ``2^29`` in magnitude: ``2^34`` of them fit in int64)."""
+    t1 = jnp.right_shift(T, LIMB)
+    return bins.at[col, 0, k].add(t1).at[col, 1, k].add(T - jnp.left_shift(t1, LIMB))
+
+
+def exact_add(bins: jax.Array, values: jax.Array, weights: jax.Array, other: jax.Array | None = None) -> jax.Array:
+    """Add ``values`` ``(B, k)`` of the rows whose ``weights`` ``(B,)`` are positive to ``bins``
+    ``(k, 2, EXP_BINS)``; with ``other`` ``(B, k)``, add the exact products ``values * other``
+    instead (``other = values`` for the squares). Non-finite values of weighted rows are added as
+    0 (callers exclude crashed paths through ``weights``)."""
+    keep = (weights > 0)[:, None]
+    x = jnp.asarray(values).astype(jnp.float64)
+    col = jnp.broadcast_to(jnp.arange(x.shape[1])[None, :], x.shape)
+    hx, lx, ex = _split(x, keep)
+    if other is None:
+        return _add_term(bins, col, ex - MANTISSA + EXP_SHIFT + LIMB, hx).at[col, 1, ex - MANTISSA + EXP_SHIFT].add(lx)
+    hy, ly, ey = _split(jnp.asarray(other).astype(jnp.float64), keep)
+    # (hx 2^26 + lx)(hy 2^26 + ly) 2^(ex + ey - 106): three exact integer terms
+    k0 = ex + ey - 2 * MANTISSA + EXP_SHIFT
+    bins = _add_term(bins, col, k0 + 2 * LIMB, hx * hy)
+    bins = _add_term(bins, col, k0 + LIMB, hx * ly + lx * hy)
+    return _add_term(bins, col, k0, lx * ly)
+
+
+def exact_total(bins: np.ndarray) -> list[Fraction]:
+    """The exact sums of an ``exact_add`` array ``(..., 2, EXP_BINS)``, flattened over the
+    leading axes, as Fractions."""
+    b = np.asarray(bins).reshape(-1, 2, EXP_BINS)
+    out = []
+    scale = 1 << EXP_SHIFT
+    for row in b:
+        total = 0
+        for k in np.flatnonzero(row[0] | row[1]):
+            total += ((int(row[0, k]) << LIMB) + int(row[1, k])) << int(k)
+        out.append(Fraction(total, scale))
+    return out
+
+
+def exact_sums(bins: np.ndarray) -> np.ndarray:
+    """``exact_total`` rounded to float64 (correctly rounded), in the leading shape of ``bins``."""
+    b = np.asarray(bins)
+    return np.array([float(f) for f in exact_total(b)], np.float64).reshape(b.shape[:-2])
+
+
+def mean_se(s1: Fraction, s2: Fraction, n: int) -> tuple[float, float]:
+    """Mean and its standard error ``sd / sqrt(n)`` (``ddof=1``) from exact sums of ``x`` and
+    ``x^2`` over ``n`` values; the variance ``(n S2 - S1^2) / (n (n - 1))`` is computed exactly."""
+    if n <= 0:
+        return math.nan, math.nan
+    mean = float(s1 / n)
+    if n < 2:
+        return mean, math.nan
+    var = (n * s2 - s1 * s1) / (n * (n - 1))
+    return mean, math.sqrt(max(float(var / n), 0.0))
+
+
+def covariance(s_x: Fraction, s_y: Fraction, s_xy: Fraction, n: int) -> float:
+    """Sample covariance (``ddof=1``) from exact sums."""
+    if n < 2:
+        return math.nan
+    return float((n * s_xy - s_x * s_y) / (n * (n - 1)))
+
+
+# ------------------------------------------------------------------------------------- the sketch
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """A log-bucketed quantile sketch's layout (static). ``relative_accuracy`` ``a``; values with
+    ``|x| < tiny`` count as 0; ``n`` buckets a sign reach ``tiny g^n`` (at least ``huge``)."""
+
+    relative_accuracy: float = 0.005
+    tiny: float = 1e-9
+    huge: float = 1e12
+
+    @property
+    def gamma(self) -> float:
+        a = self.relative_accuracy
+        return (1 + a) / (1 - a)
+
+    @property
+    def n(self) -> int:
+        """Buckets a sign."""
+        return int(math.ceil(math.log(self.huge / self.tiny) / math.log(self.gamma)))
+
+    @property
+    def width(self) -> int:
+        """Buckets in all: ``n`` negative, the zero bucket, ``n`` positive, in ascending order."""
+        return 2 * self.n + 1
+
+    def empty(self, *shape: int) -> jax.Array:
+        return jnp.zeros((*shape, self.width), jnp.int64)
+
+    def index(self, x: jax.Array) -> jax.Array:
+        """Bucket (0 .. width - 1, ascending in value) of each value (computed in float64)."""
+        x = jnp.asarray(x).astype(jnp.float64)
+        ax = jnp.abs(x)
+        b = jnp.floor(jnp.log(jnp.maximum(ax, self.tiny) / self.tiny) / math.log(self.gamma))
+        b = jnp.clip(b, 0, self.n - 1).astype(jnp.int32)
+        return jnp.where(ax < self.tiny, self.n, jnp.where(x > 0, self.n + 1 + b, self.n - 1 - b)).astype(jnp.int32)
+
+    def add(self, counts: jax.Array, values: jax.Array, weights: jax.Array) -> jax.Array:
+        """Count ``values`` ``(B, *S)`` of the rows whose ``weights`` ``(B,)`` are 1 into ``counts``
+        ``(*S, width)``. Non-finite values of weighted rows go to the zero bucket (callers
+        exclude crashed paths through ``weights``)."""
+        x = jnp.asarray(values)
+        w = jnp.broadcast_to(weights.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape).astype(jnp.int64)
+        x = jnp.where(jnp.isfinite(x), x, 0)
+        idx = self.index(x)
+        lead = jnp.meshgrid(*[jnp.arange(s) for s in x.shape[1:]], indexing="ij")
+        lead = [jnp.broadcast_to(g[None], x.shape) for g in lead]
+        return counts.at[(*lead, idx)].add(w)
+
+    def values(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Representative value of each bucket (all of them, or those in ``index``), float64."""
+        i = np.arange(self.width) if index is None else np.asarray(index)
+        g = self.gamma
+        b = np.abs(i - self.n) - 1
+        mag = self.tiny * np.power(g, b.astype(np.float64)) * 2 * g / (g + 1)
+        return np.where(i == self.n, 0.0, np.sign(i - self.n) * mag)
+
+    def attrs(self) -> dict[str, float | int | str]:
+        """Attributes that let a reader rebuild the layout (stored with a sketch in a Dataset)."""
+        return {
+            "relative_accuracy": self.relative_accuracy,
+            "tiny": self.tiny,
+            "huge": self.huge,
+            "buckets_per_sign": self.n,
+            "method": (
+                "log-bucketed quantile sketch (DDSketch): a value x with |x| >= tiny is counted in bucket floor(log_g(|x| / tiny)) "
+                "of its sign, g = (1 + a) / (1 - a), whose value is within a relative a of every value in it; |x| < tiny counts as 0"
+            ),
+        }
+
+    @classmethod
+    def from_attrs(cls, attrs: dict) -> Sketch:
+        return cls(float(attrs["relative_accuracy"]), float(attrs["tiny"]), float(attrs["huge"]))
+
+
+def sketch_overflow(sk: Sketch, counts: np.ndarray) -> bool:
+    """True where values beyond ``tiny g^n`` (or below ``-tiny g^n``) may have been clipped."""
+    c = np.asarray(counts)
+    return bool(c[..., 0].any() or c[..., -1].any())
+
+
+def order_ranks(n: int, q: float, level: float = 0.95) -> tuple[int | None, int | None]:
+    """Ranks (1-based) of the order statistics that bound the ``q`` quantile with confidence
+    ``level``: exact binomial intervals. With ``B ~ Binomial(n, q)`` the number of values at or
+    below the true quantile, ``P(l <= B <= u - 1) >= level``; ``l`` is the largest rank with
+    ``P(B <= l - 1) <= (1 - level) / 2`` and ``u`` the smallest with ``P(B <= u - 1) >= (1 +
+    level) / 2``. None where no rank in ``1..n`` qualifies: the sample cannot support that bound."""
+    from scipy.stats import binom
+
+    if n <= 0:
+        return None, None
+    tail = (1 - level) / 2
+    ranks = np.arange(1, n + 1)
+    cdf = binom.cdf(ranks - 1, n, q)
+    lo = np.flatnonzero(cdf <= tail)
+    hi = np.flatnonzero(cdf >= 1 - tail)
+    return (int(lo[-1]) + 1 if lo.size else None), (int(hi[0]) + 1 if hi.size else None)
+
+
+def quantile_rank(n: int, q: float) -> int:
+    """Rank (1-based) of the ``q`` quantile by the inverted empirical CDF (numpy's
+    ``method="inverted_cdf"``): ``max(ceil(n q), 1)``."""
+    return max(int(math.ceil(n * q - 1e-12 * n)), 1) if q > 0 else 1
+
+
+def rank_values(counts: np.ndarray, values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The value of the ``ranks``-th smallest (1-based) entry of each sketch. Shapes:
+    ``(..., width), (width,), (k,) -> (k, ...)``."""
+    c = np.asarray(counts)
+    cdf = np.cumsum(c, axis=-1)
+    flat = cdf.reshape(-1, c.shape[-1])
+    out = np.empty((len(ranks), flat.shape[0]))
+    for j, row in enumerate(flat):
+        idx = np.searchsorted(row, np.asarray(ranks), side="left").clip(0, c.shape[-1] - 1)
+        out[:, j] = values[idx]
+    return out.reshape((len(ranks), *c.shape[:-1]))
+
+
+@dataclass(frozen=True)
+class TailStats:
+    """Quantile statistics of one sketch (float64), each an array over the quantile levels."""
+
+    quantile: np.ndarray
+    lower: np.ndarray  # 95 % bounds (exact order statistics, read within the sketch's accuracy); NaN: unsupported
+    upper: np.ndarray
+    es: np.ndarray  # expected shortfall: mean of the values at or beyond the quantile's rank
+    es_lower: np.ndarray  # 95 % normal interval of the expected shortfall; NaN with fewer than 2 tail values
+    es_upper: np.ndarray
+
+
+def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, level: float = 0.95) -> TailStats:
+    """Value at risk, its exact order-statistic bounds and the expected shortfall with its
+    interval, from one sketch ``(width,)`` of ``N`` values.
+
+    ``ES_q`` is the mean of the ``N - k + 1`` largest values, ``k`` the quantile's rank (as
+    :func:`stress.results.dataset.tail_stats` on the raw values), each read as its bucket's value.
+    Its interval is the asymptotic normal one for the tail mean (Manistre & Hancock 2005;
+    Brazauskas et al. 2008): ``Var = (s^2_tail + q (ES - VaR)^2) / (N (1 - q))`` with ``s^2_tail``
+    the variance of the tail values.
+    """
+    from scipy.stats import norm
+
+    c = np.asarray(counts, np.int64)
+    N = int(c.sum())
+    nan = np.full(len(q), np.nan)
+    if N == 0:
+        return TailStats(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy())
+    cdf = np.cumsum(c)
+    z = norm.ppf(0.5 + level / 2)
+    var, lo, hi, es, es_lo, es_hi = (np.full(len(q), np.nan) for _ in range(6))
+    for j, qj in enumerate(np.asarray(q, float)):
+        k = quantile_rank(N, qj)
+        var[j] = values[np.searchsorted(cdf, k)]
+        rl, ru = order_ranks(N, qj, level)
+        if rl is not None:
+            lo[j] = values[np.searchsorted(cdf, rl)]
+        if ru is not None:
+            hi[j] = values[np.searchsorted(cdf, ru)]
+        # tail: ranks k..N; the quantile's bucket contributes the part of its count at ranks >= k
+        b = int(np.searchsorted(cdf, k))
+        take = c.copy()
+        take[:b] = 0
+        take[b] = cdf[b] - (k - 1)
+        m = N - k + 1
+        mean = float((take * values).sum() / m)
+        es[j] = mean
+        if m >= 2:
+            s2 = float((take * (values - mean) ** 2).sum() / (m - 1))
+            se = math.sqrt((s2 + qj * (mean - var[j]) ** 2) / (N * max(1 - qj, 1.0 / N)))
+            es_lo[j], es_hi[j] = mean - z * se, mean + z * se
+    return TailStats(var, lo, hi, es, es_lo, es_hi)
+
+
+def exceedance(counts: np.ndarray, values: np.ndarray, x: float | np.ndarray) -> np.ndarray:
+    """``P(X > x)`` from sketches ``(..., width)``: the share of values whose bucket value is above
+    ``x`` (within the sketch's relative accuracy of the exact share). Shapes: ``(..., width), ()
+    or (m,) -> (...) or (m, ...)``."""
+    c = np.asarray(counts, np.float64)
+    total = c.sum(axis=-1)
+    xs = np.atleast_1d(np.asarray(x, np.float64))
+    out = np.stack([np.where(values > xi, c, 0).sum(axis=-1) for xi in xs]) / np.where(total > 0, total, np.nan)
+    return out[0] if np.ndim(x) == 0 else out
+
+
+def to_xarray(counts: np.ndarray, sk: Sketch, dims: tuple[str, ...], coords: dict | None = None, long_name: str = "") -> "xr.DataArray":
+    """A sketch array ``(*S, width)`` as a DataArray with dims ``(*dims, "bucket")``, trimmed to the
+    buckets that hold any value (always keeping the zero bucket). Coordinates: ``bucket`` (the
+    absolute bucket index, so that sketches of the same layout align and merge by adding) and
+    ``bucket_value`` (its representative value); attrs: the layout (:meth:`Sketch.attrs`)."""
+    import xarray as xr
+
+    c = np.asarray(counts, np.int64)
+    used = np.flatnonzero(c.reshape(-1, c.shape[-1]).any(axis=0))
+    lo = min(int(used[0]), sk.n) if used.size else sk.n
+    hi = max(int(used[-1]), sk.n) if used.size else sk.n
+    idx = np.arange(lo, hi + 1)
+    return xr.DataArray(
+        c[..., lo : hi + 1],
+        dims=(*dims, "bucket"),
+        coords={**(coords or {}), "bucket": ("bucket", idx), "bucket_value": ("bucket", sk.values(idx), {"long_name": "representative value of the sketch bucket"})},
+        attrs={"units": "1", "long_name": long_name or "paths counted in each bucket of a quantile sketch", **sk.attrs()},
+    )
+
+
+def from_xarray(da: "xr.DataArray") -> tuple[np.ndarray, np.ndarray, Sketch]:
+    """Counts ``(..., buckets)`` (bucket last), their bucket values, and the layout, from a
+    DataArray written by :func:`to_xarray` (possibly merged or aligned: missing counts are 0)."""
+    sk = Sketch.from_attrs(da.attrs)
+    da = da.transpose(..., "bucket")
+    counts = np.nan_to_num(np.asarray(da.values, np.float64)).astype(np.int64)
+    return counts, sk.values(np.asarray(da["bucket"].values)), sk
