@@ -183,7 +183,7 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     horizon = cfg.model.horizon_days
     print(f"stress backtest: April 2025 controls, {s.n_paths} paths, {horizon} days, posterior={pipeline.posterior_label(cfg, prep)}")
     res = pipeline.run_engine(cfg, prep, metrics)
-    crashed = res.scalars[:, -1] > 0
+    crashed = res.scalars[:, metrics.scalar_names(list(mrio.regions)).index("crashed")] > 0
     if crashed.all():
         raise InputError("sampler.n_paths", s.n_paths, "a run in which some path did not crash")
     keep = ~crashed
@@ -289,7 +289,7 @@ def to_dataset(rows: list[tuple[Observation, dict[str, Any]]], res: Any, months:
     """The comparison as a Dataset (dimension ``observable``) plus the monthly flow ratios."""
     names = [o.name for o, _ in rows]
     get = lambda k: np.array([r[k] for _, r in rows], float)  # noqa: E731
-    keep = res.scalars[:, -1] == 0
+    keep = res.scalars[:, 2 * len(regions) + 3] == 0  # the "crashed" column of Metrics.scalar_names
     flows = res.flows[keep]
     data = {
         "observed_low": ("observable", [o.low for o, _ in rows], {"long_name": "observed value (lower end)"}),

@@ -210,7 +210,7 @@ def simulate_all(entries: list[tuple[str, Config, str]], *, t0: float | None = N
     from stress import pipeline
 
     t0 = time.perf_counter() if t0 is None else t0
-    return [pipeline.simulate_paths(cfg, yaml, t0=time.perf_counter(), label=f"stress compare [{entry}]") for entry, cfg, yaml in entries]
+    return [pipeline.simulate_paths(cfg, yaml, t0=time.perf_counter(), label=f"stress compare [{entry}]", keep_all=True) for entry, cfg, yaml in entries]
 
 
 def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, regions: list[str] | None = None) -> xr.Dataset:

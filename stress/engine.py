@@ -51,7 +51,8 @@ def run_chunk(
     """Simulate the paths ``path_ids`` (shape ``(B,)``, ``B`` a multiple of ``width``) and add
     those with ``mask`` to ``acc``.
 
-    Returns the updated accumulator, the per-path retained scalars ``(B, K)`` and, with
+    Returns the updated accumulator, the per-path retained scalars ``(B, K)`` and drivers
+    ``(B, D)`` (:data:`stress.sampler.DRIVERS`) and, with
     ``metrics.retain_paths``, the per-path monthly flow ratios and first-halt days (else None).
     """
     TRACES["run_chunk"] += 1  # runs at trace time only: counts compilations
@@ -62,19 +63,19 @@ def run_chunk(
         summary = model.simulate(tab, par, dis, horizon, metrics)
         details = metrics.path_details(tables, summary, flow_base, horizon) if metrics.retain_paths else None
         costs = metrics.path_costs(tables, summary, pp.policy, horizon)
-        return summary, (metrics.path_scalars(tables, summary, pp.policy, horizon, costs), details, pp.info, pp.policy, costs)
+        return summary, (metrics.path_scalars(tables, summary, pp.policy, horizon, costs), details, pp.info, pp.policy, costs, pp.drivers)
 
     # Paths are vectorised in groups of a fixed width, whatever the chunk size, so that XLA
     # compiles the same per-path arithmetic for every chunk size: results are bit-identical.
     groups = path_ids.reshape(-1, width)
-    summary, (scalars, details, info, policy, costs) = jax.lax.map(jax.vmap(one_path), groups)
+    summary, (scalars, details, info, policy, costs, drivers) = jax.lax.map(jax.vmap(one_path), groups)
     flat = lambda a: a.reshape((a.shape[0] * a.shape[1], *a.shape[2:]))  # noqa: E731
     summary = jax.tree.map(flat, summary)
     details = None if details is None else jax.tree.map(flat, details)
     info = None if info is None else jax.tree.map(flat, info)
     policy = None if policy is None else jax.tree.map(flat, policy)
-    acc = metrics.accumulate(acc, tables, summary, mask, horizon, flow_base, info, policy, None if policy is None else flat(costs))
-    return acc, flat(scalars), details
+    acc = metrics.accumulate(acc, tables, summary, mask, horizon, flow_base, info, policy, None if policy is None else flat(costs), path_ids)
+    return acc, (flat(scalars), flat(drivers)), details
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ class EngineResult:
     """What a run produces on the host."""
 
     acc: Accumulator  # NumPy arrays
-    scalars: np.ndarray  # (n_paths, K) retained per-path scalars, in path-id order
+    scalars: np.ndarray  # (n_kept, K) retained per-path scalars of the first n_kept path ids (metrics.retain_scalars)
+    drivers: np.ndarray  # (n_kept, D) their sampled drivers (stress.sampler.DRIVERS), float64
     flow_base: np.ndarray  # (M, R) undisturbed monthly deliveries of the restricted industries
     flows: np.ndarray | None  # (n_paths, M, R) monthly flow ratios (metrics.retain_paths)
     first_constrained: np.ndarray | None  # (n_paths, n) first day of an input-constrained drop
@@ -118,7 +120,8 @@ def run(
     on_chunk: Callable[[ChunkDone], None] | None = None,
 ) -> EngineResult:
     """Run ``n_paths`` paths in chunks of ``chunk_size``; memory does not grow with ``n_paths``
-    beyond the retained per-path scalars."""
+    beyond the retained per-path scalars (those of the first ``metrics.retain_scalars`` paths; all
+    when None) and, with ``metrics.retain_paths``, the backtest's per-path details."""
     n = tables.X0.shape[0]
     p = tables.AS.shape[0]
     R = n // p
@@ -132,7 +135,11 @@ def run(
     chunk_size = -(-min(chunk_size, n_paths) // width) * width
     n_chunks = -(-n_paths // chunk_size)
     acc = metrics.empty(n, R, horizon)
-    scalars = np.empty((n_paths, metrics.n_scalars(tables)), np.dtype(tables.X0.dtype))
+    n_kept = n_paths if metrics.retain_scalars is None else min(n_paths, metrics.retain_scalars)
+    scalars = np.empty((n_kept, metrics.n_scalars(tables)), np.dtype(tables.X0.dtype))
+    from stress.sampler import DRIVERS
+
+    drivers = np.empty((n_kept, len(DRIVERS)), np.float64)
     flows = np.empty((n_paths, *flow_base_host.shape), np.dtype(tables.X0.dtype)) if metrics.retain_paths else None
     first_c = np.empty((n_paths, n), np.int32) if metrics.retain_paths else None
     loss_share = np.empty((n_paths, n), np.dtype(tables.X0.dtype)) if metrics.retain_paths else None
@@ -144,7 +151,13 @@ def run(
         # The one host transfer of a chunk; it waits for that chunk only.
         nonlocal t_last, first_chunk_seconds
         c, ids, mask, chunk_scalars, chunk_details = item
-        scalars[ids[mask]] = np.asarray(jax.device_get(chunk_scalars))[mask]
+        keep = mask & (ids < n_kept)
+        if keep.any():
+            sc, dr = jax.device_get(chunk_scalars)
+            scalars[ids[keep]] = np.asarray(sc)[keep]
+            drivers[ids[keep]] = np.asarray(dr)[keep]
+        else:
+            jax.block_until_ready(chunk_scalars)
         if chunk_details is not None:
             f, fc, ls = jax.device_get(chunk_details)
             flows[ids[mask]] = np.asarray(f)[mask]
@@ -182,4 +195,4 @@ def run(
     assert pending is not None
     collect(pending)
     acc_host = Accumulator(*(np.asarray(a) for a in jax.device_get(acc)))
-    return EngineResult(acc_host, scalars, flow_base_host, flows, first_c, loss_share, n_chunks, first_chunk_seconds, time.perf_counter() - t_start)
+    return EngineResult(acc_host, scalars, drivers, flow_base_host, flows, first_c, loss_share, n_chunks, first_chunk_seconds, time.perf_counter() - t_start)

@@ -12,19 +12,29 @@ Per path and industry ``j`` over the horizon ``T``:
   about 1-2 % of output, so a 1 % input-constrained drop is the first plant that stops);
 - the deliveries of the export-restricted industries to each region, summed by month.
 
-Streaming accumulators, whose size does not depend on the number of paths:
+Streaming accumulators, whose size does not depend on the number of paths, all of them integer
+arrays merged by addition (:mod:`stress.sketch`), so that totals are the same whatever the order
+in which chunks are added: chunk size and device count cannot change them:
 
-- exact sums of ``r_j`` and ``r_j^2`` in 32.32 fixed point (int64), so that the totals are the same
-  whatever the order in which chunks are added: chunk size and device count cannot change them;
-- a histogram of ``r_j`` per industry (a quantile sketch: quantiles are exact up to one bin width,
-  ``(histogram_max - histogram_min) / histogram_bins`` of the industry's horizon output);
-- counts of the week of the first halt per industry (probability of a halt within N weeks).
+- exact sums of ``r_j``, ``r_j^2``, of each region's and the world's lost output and value added
+  and their squares, and of the money flows (tariff revenue, price costs, reserve releases, lever
+  costs): means and standard errors with no rounding in the sums and no cancellation;
+- log-bucketed quantile sketches (relative accuracy ``metrics.relative_accuracy``, an exact zero
+  bucket) of ``r_j`` and of the mean price rise per industry, and of each region's and the
+  world's lost output and value added: quantiles, value at risk, expected shortfall and
+  exceedance probabilities, with exact order-statistic confidence bounds;
+- the same for world losses over the paths below each checkpoint (64, 128, ... paths, by path
+  id): the convergence of the headline estimates;
+- counts of the week of the first halt per industry (probability of a halt within N weeks, time
+  to survive), of the weeks to recover, of the weeks until the restricted supply is restored, and
+  of the paths in which an industry halts before it is (``P(TTS < TTR)``);
+- histograms of each industry's weekly mean production as a share of baseline (fan charts).
 
-Per path, ``2 R + 4`` scalars are retained (lost output and value added by region and in total,
-the lost output of the directly hit industries, and a crash flag) for exact quantiles, expected
-shortfall and their confidence intervals on the host; with ``retain_paths`` also each path's
-monthly controlled flows and first-halt days (for the backtest). A crashed path (a stock went
-negative or NaN) is counted, and left out of every statistic.
+Per path, ``5 R + 6 + C`` scalars and the path's drivers are retained for the first
+``metrics.attribution_paths`` path ids only (attribution), or for every path when a caller asks
+(``compare`` pairs paths; the backtest reads them); with ``retain_paths`` also each path's monthly
+controlled flows and first-halt days (for the backtest). A crashed path (a stock went negative or
+NaN) is counted, and left out of every statistic.
 """
 
 from __future__ import annotations
@@ -37,12 +47,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from stress.propagation.ario import ArioTables, Record
+from stress.sketch import Sketch, exact_add, exact_empty
 
 FIXED_POINT = 2.0**32
-PRICE_BINS, PRICE_LO, PRICE_HI = 400, -0.5, 1.5
 COST_COMPONENTS = ("stockpile", "price_floor", "procurement", "allied_capacity", "other")
 """Cost components of the allied levers (:mod:`stress.policy.levers`)."""
-"""Histogram of each path's mean producer-price change ``mean_t p(t) - 1``: 0.005 wide bins."""
+FAN_BINS, FAN_HI = 300, 1.5
+"""Histogram of each industry's weekly mean production as a share of baseline: 0.005 wide bins on
+``[0, 1.5]`` (values beyond in the edge bins)."""
+FIRST_CHECKPOINT = 64
+HEADLINE = ("value_added_loss/WORLD", "output_loss/WORLD")
+"""The losses whose convergence with the number of paths is tracked."""
 
 
 class PathSummary(NamedTuple):
@@ -59,31 +74,55 @@ class PathSummary(NamedTuple):
     released: jax.Array  # (R,) public reserves released into each region's stocks (money)
     reserve_days: jax.Array  # () sum over days of the reserves held (money-days)
     floor_paid: jax.Array  # () price-floor payments (money)
+    weekly: jax.Array  # (W', n) sum over each week's days of production / baseline
+    supply_short: jax.Array  # () int32, last day the restricted supply was short; -1 if never
     crashed: jax.Array  # () bool
 
 
 class Accumulator(NamedTuple):
-    """Streaming totals over paths (int64, order-independent)."""
+    """Streaming totals over paths (int64, order-independent; exact sums and sketches of
+    :mod:`stress.sketch`)."""
 
     count: jax.Array  # () paths added
-    share_sum: jax.Array  # (n,) sum of r in fixed point
-    share_sq: jax.Array  # (n,) sum of r^2 in fixed point
-    hist: jax.Array  # (n, bins) counts of r per bin
+    share_sums: jax.Array  # (2n, 2, E) exact sums of r and r^2
+    share_sketch: jax.Array  # (n, S) sketch of r
+    loss_sums: jax.Array  # (2K + 1, 2, E) exact sums of the K loss scalars, their squares, world x direct
+    loss_sketch: jax.Array  # (K, S) sketch of the loss scalars (K = 2R + 3: by region, world, direct)
+    money_sums: jax.Array  # (3R + C, 2, E) exact sums of tariff revenue, price cost, released (by region), lever costs
+    conv_sums: jax.Array  # (P, 4, 2, E) per checkpoint segment: exact sums of the headline losses and their squares
+    conv_sketch: jax.Array  # (P, 2, S) per checkpoint segment: sketch of the headline losses
     halt_week: jax.Array  # (n, W + 1) counts of the week of the first halt; last column: none
     constrained_week: jax.Array  # (n, W + 1) counts of the week of the first input-constrained drop
     flow_sum: jax.Array  # (M, R) sum over paths of the monthly flow ratio to baseline, fixed point
     recover_week: jax.Array  # (n, W + 2) weeks from the first halt to the end of the last; W+1: not recovered; W: no halt
-    price_hist: jax.Array  # (n, PRICE_BINS) counts of the path's mean price rise per bin
+    supply_week: jax.Array  # (W + 2,) weeks until the restricted supply is restored; W: never short; W+1: not restored
+    halt_before_supply: jax.Array  # (n,) paths whose first halt comes before the restricted supply is restored
+    price_sketch: jax.Array  # (n, S) sketch of the path's mean price rise
     price_sum: jax.Array  # (n,) sum of the mean price rise, fixed point
-    revenue_sum: jax.Array  # (R,) sum of tariff revenue, fixed point (money)
-    price_cost_sum: jax.Array  # (R,) sum of the cost of higher prices, fixed point (money)
+    fan: jax.Array  # (W', n, FAN_BINS) counts of the weekly mean production share
+    fan_sum: jax.Array  # (W', n) sum of the weekly mean production share, fixed point
     regime_weeks: jax.Array  # (W', G) paths in each regime by week (shock modules; W' = horizon // 7 + 1)
     tariff_weeks: jax.Array  # (W', K) paths at each tariff level by week
     closed: jax.Array  # (J,) paths in which each predatory-pricing target closed
-    released_sum: jax.Array  # (R,) sum of reserve releases by region, fixed point (money)
-    cost_sum: jax.Array  # (C,) sum of the levers' costs by component, fixed point (money)
     joined: jax.Array  # (R,) paths in which each coalition member joined the joint levers
     crashed: jax.Array  # () paths whose stocks went negative
+
+
+def checkpoints(n_paths: int) -> tuple[int, ...]:
+    """Path counts at which the convergence of the headline estimates is reported: 64, 128, ...
+    below ``n_paths``, and ``n_paths`` (the paths with ids below each)."""
+    out = []
+    c = FIRST_CHECKPOINT
+    while c < n_paths:
+        out.append(c)
+        c *= 2
+    return (*out, n_paths)
+
+
+def model_weeks(horizon: int) -> int:
+    """Weeks ``w`` of days ``7w .. 7w + 6``, as the shock modules count them (``horizon // 7 + 1``:
+    the last holds the day after the horizon and may hold no day of it)."""
+    return horizon // 7 + 1
 
 
 @dataclass(frozen=True)
@@ -92,9 +131,8 @@ class Metrics:
 
     halt_threshold: float = 0.5
     constraint_threshold: float = 0.01
-    bins: int = 250
-    lo: float = -0.25
-    hi: float = 1.0
+    sketch: Sketch = Sketch()
+    checkpoints: tuple[int, ...] = (FIRST_CHECKPOINT,)  # path counts for convergence (:func:`checkpoints`)
     month_of_day: tuple[int, ...] = ()  # month index of each day of the horizon (empty: 30-day months)
     direct: tuple[int, ...] = ()  # indices of the directly hit industries (amplification)
     monitored: tuple[float, ...] = ()  # (n * R) weight of each supplier industry's deliveries to each region in the tracked (controlled) flows
@@ -102,6 +140,7 @@ class Metrics:
     n_tariffs: int = 1  # tariff levels (1: none)
     n_closable: int = 0  # predatory-pricing targets (0: none)
     retain_paths: bool = False
+    retain_scalars: int | None = None  # keep the per-path scalars of the first paths only (None: all)
 
     def months(self, horizon: int) -> np.ndarray:
         """Month index of each day, shape ``(horizon,)``."""
@@ -128,6 +167,8 @@ class Metrics:
             released=jnp.zeros((R,), tables.X0.dtype),
             reserve_days=jnp.zeros((), tables.X0.dtype),
             floor_paid=jnp.zeros((), tables.X0.dtype),
+            weekly=jnp.zeros((model_weeks(horizon), n), tables.X0.dtype),
+            supply_short=jnp.full((), -1, jnp.int32),
             crashed=jnp.zeros((), bool),
         )
 
@@ -139,11 +180,18 @@ class Metrics:
         cut = (rec.input_ratio < 1 - self.constraint_threshold) & live
         first_c = jnp.where(cut & (summary.first_constrained > t), t.astype(jnp.int32), summary.first_constrained)
         m = jnp.asarray(self.month_of_day, jnp.int32)[t] if self.month_of_day else t.astype(jnp.int32) // 30
+        n = tables.X0.shape[0]
+        R = summary.flows.shape[1]
         if self.monitored:
             weights = jnp.asarray(np.reshape(self.monitored, rec.deliveries.shape), rec.deliveries.dtype)
             flow = (weights * rec.deliveries).sum(axis=0)
+            # undisturbed daily deliveries of the restricted industries (as flow_base in the engine)
+            base = (weights * (tables.Z0.reshape(n, R, -1).sum(axis=2) + tables.Y0.reshape(n, R, -1).sum(axis=2))).sum()
+            short = flow.sum() < (1 - self.constraint_threshold) * base
         else:
             flow = jnp.zeros_like(summary.flows[0])
+            short = jnp.zeros((), bool)
+        ratio = jnp.where(live, rec.production / jnp.where(live, tables.X0, 1), 1)
         return PathSummary(
             lost=summary.lost + (tables.X0 - rec.production),
             first_halt=first,
@@ -156,33 +204,41 @@ class Metrics:
             released=summary.released + rec.released,
             reserve_days=summary.reserve_days + rec.reserve_level,
             floor_paid=summary.floor_paid + rec.floor_paid.sum(),
+            weekly=summary.weekly.at[t // 7].add(ratio),
+            supply_short=jnp.where(short, t.astype(jnp.int32), summary.supply_short),
             crashed=summary.crashed | rec.crashed,
         )
 
     def empty(self, n: int, n_regions: int, horizon: int) -> Accumulator:
         """Zero accumulator for ``n`` industries in ``n_regions`` regions."""
         weeks = n_weeks(horizon)
+        R, K, P = n_regions, 2 * n_regions + 3, len(self.checkpoints)
         z = lambda *s: jnp.zeros(s, jnp.int64)  # noqa: E731
+        sk = self.sketch
         return Accumulator(
-            z(),
-            z(n),
-            z(n),
-            z(n, self.bins),
-            z(n, weeks + 1),
-            z(n, weeks + 1),
-            z(self.n_months(horizon), n_regions),
-            z(n, weeks + 2),
-            z(n, PRICE_BINS),
-            z(n),
-            z(n_regions),
-            z(n_regions),
-            z(horizon // 7 + 1, self.n_regimes),
-            z(horizon // 7 + 1, self.n_tariffs),
-            z(self.n_closable),
-            z(n_regions),
-            z(len(COST_COMPONENTS)),
-            z(n_regions),
-            z(),
+            count=z(),
+            share_sums=exact_empty(2 * n),
+            share_sketch=sk.empty(n),
+            loss_sums=exact_empty(2 * K + 1),
+            loss_sketch=sk.empty(K),
+            money_sums=exact_empty(3 * R + len(COST_COMPONENTS)),
+            conv_sums=exact_empty(4 * P).reshape(P, 4, *exact_empty(1).shape[1:]),
+            conv_sketch=sk.empty(P, 2),
+            halt_week=z(n, weeks + 1),
+            constrained_week=z(n, weeks + 1),
+            flow_sum=z(self.n_months(horizon), R),
+            recover_week=z(n, weeks + 2),
+            supply_week=z(weeks + 2),
+            halt_before_supply=z(n),
+            price_sketch=sk.empty(n),
+            price_sum=z(n),
+            fan=z(model_weeks(horizon), n, FAN_BINS),
+            fan_sum=z(model_weeks(horizon), n),
+            regime_weeks=z(horizon // 7 + 1, self.n_regimes),
+            tariff_weeks=z(horizon // 7 + 1, self.n_tariffs),
+            closed=z(self.n_closable),
+            joined=z(R),
+            crashed=z(),
         )
 
     def scalar_names(self, regions: tuple[str, ...] | list[str]) -> list[str]:
@@ -214,6 +270,27 @@ class Metrics:
             (policy.procure * produced).sum()
         )
 
+    def loss_scalars(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
+        """The ``2 R + 3`` loss scalars (the first columns of :meth:`path_scalars`); works on one
+        path or a batch (leading axes)."""
+        p = tables.AS.shape[0]
+        lost = summary.lost
+        R = lost.shape[-1] // p
+        lead = lost.shape[:-1]
+        lost_va = lost * tables.v.reshape((1,) * len(lead) + (-1,))
+        idx = jnp.asarray(self.direct, jnp.int32)
+        direct = lost[..., idx].sum(axis=-1) if self.direct else jnp.zeros(lead, lost.dtype)
+        return jnp.concatenate(
+            [
+                lost.reshape(*lead, R, p).sum(axis=-1),
+                lost_va.reshape(*lead, R, p).sum(axis=-1),
+                lost.sum(axis=-1)[..., None],
+                lost_va.sum(axis=-1)[..., None],
+                direct[..., None],
+            ],
+            axis=-1,
+        )
+
     def path_scalars(self, tables: ArioTables, summary: PathSummary, policy: Any = None, horizon: int = 0, costs: Any = None) -> jax.Array:
         """Retained scalars of ONE path (:meth:`scalar_names`): lost output by region, lost value
         added by region, world lost output and value added, lost output of the directly hit
@@ -221,18 +298,10 @@ class Metrics:
         tariff revenue and price cost by region, the levers' costs by component and in total, and
         the public capital they commit (stockpile value, public share of capex). ``costs``:
         :meth:`path_costs` when the caller already has them."""
-        p = tables.AS.shape[0]
-        R = tables.X0.shape[0] // p
-        lost_va = summary.lost * tables.v
-        direct = summary.lost[jnp.asarray(self.direct, jnp.int32)].sum() if self.direct else jnp.zeros((), summary.lost.dtype)
         costs = self.path_costs(tables, summary, policy, horizon) if costs is None else costs
         return jnp.concatenate(
             [
-                summary.lost.reshape(R, p).sum(axis=1),
-                lost_va.reshape(R, p).sum(axis=1),
-                summary.lost.sum()[None],
-                lost_va.sum()[None],
-                direct[None],
+                self.loss_scalars(tables, summary),
                 summary.crashed.astype(summary.lost.dtype)[None],
                 summary.released,
                 summary.revenue,
@@ -261,15 +330,18 @@ class Metrics:
         info: Any = None,
         policy: Any = None,
         costs: Any = None,
+        path_ids: Any = None,
     ) -> Accumulator:
         """Add a batch of path summaries (leading axis ``B``) whose ``mask`` is true to ``acc``.
 
         Crashed paths are counted in ``acc.crashed`` only. Only integer additions: the result
         does not depend on how paths are batched. ``flow_base`` ``(M, R)`` is the restricted
         industries' undisturbed deliveries by month and region; ``policy`` the paths'
-        :class:`stress.policy.levers.PolicyInfo` and ``costs`` ``(B, C)`` their lever costs.
+        :class:`stress.policy.levers.PolicyInfo` and ``costs`` ``(B, C)`` their lever costs;
+        ``path_ids`` ``(B,)`` their ids (which convergence checkpoints they count in).
         """
         n = tables.X0.shape[0]
+        R = n // tables.AS.shape[0]
         base = tables.X0 * horizon
         base = base[None, :]
         share = jnp.where(base > 0, summary.lost / jnp.where(base > 0, base, 1), 0)  # (B, n)
@@ -278,7 +350,6 @@ class Metrics:
         fixed = lambda v: jnp.round(v * FIXED_POINT).astype(jnp.int64)  # noqa: E731
         # Crashed paths may hold NaN: zero them before they meet an integer cast.
         share = jnp.where(good[:, None], share, 0)
-        idx = jnp.clip(jnp.floor((share - self.lo) / (self.hi - self.lo) * self.bins), 0, self.bins - 1).astype(jnp.int32)
         week = jnp.where(summary.first_halt >= horizon, n_weeks(horizon), summary.first_halt // 7)
         week_c = jnp.where(summary.first_constrained >= horizon, n_weeks(horizon), summary.first_constrained // 7)
         cols = jnp.broadcast_to(jnp.arange(n)[None, :], share.shape)
@@ -291,8 +362,12 @@ class Metrics:
         week_r = jnp.where(
             summary.first_constrained >= horizon, W, jnp.where(summary.last_constrained >= horizon - 1, W + 1, jnp.minimum(ttr, W - 1))
         )
+        # The restricted supply is restored the day after its last short day (TTR of the supply);
+        # an industry's time to survive is the day of its first input-constrained drop.
+        restored = summary.supply_short + 1  # (B,) 0: never short
+        week_s = jnp.where(summary.supply_short < 0, W, jnp.where(summary.supply_short >= horizon - 1, W + 1, restored // 7))
+        before = (summary.first_constrained < horizon) & (summary.first_constrained < restored[:, None])
         rise = jnp.where(good[:, None], summary.price_sum / horizon - 1, 0)
-        p_idx = jnp.clip(jnp.floor((rise - PRICE_LO) / (PRICE_HI - PRICE_LO) * PRICE_BINS), 0, PRICE_BINS - 1).astype(jnp.int32)
         money = lambda v: jnp.where(good[:, None], v, 0)  # noqa: E731
         regime_weeks, tariff_weeks, closed = acc.regime_weeks, acc.tariff_weeks, acc.closed
         if info is not None:
@@ -301,27 +376,67 @@ class Metrics:
             tariff_weeks = tariff_weeks + onehot(info.tariff, self.n_tariffs).astype(jnp.int64).sum(axis=0)
             if self.n_closable:
                 closed = closed + ((info.closed_day < horizon) & good[:, None]).astype(jnp.int64).sum(axis=0)
+        # The loss scalars (by region, world, directly hit) and the money flows, per path.
+        losses = jnp.where(good[:, None], self.loss_scalars(tables, summary), 0)  # (B, K)
+        B = losses.shape[0]
+        cost = jnp.zeros((B, len(COST_COMPONENTS)), losses.dtype) if costs is None else costs
+        flows_money = money(jnp.concatenate([summary.revenue, summary.price_cost, summary.released, cost.astype(summary.revenue.dtype)], axis=1))
+        world = losses[:, 2 * R : 2 * R + 2]  # (B, 2): world value added, world output (HEADLINE order)
+        world = world[:, ::-1]
+        path_ids = jnp.zeros((B,), jnp.int32) if path_ids is None else path_ids
+        cp = jnp.asarray(self.checkpoints, path_ids.dtype)
+        seg = jnp.clip(jnp.searchsorted(cp, path_ids, side="right"), 0, len(self.checkpoints) - 1)  # (B,)
+        conv_sums = acc.conv_sums
+        conv_sketch = acc.conv_sketch
+        for k in range(len(self.checkpoints)):
+            wk = w * (seg == k)
+            conv_sums = conv_sums.at[k].set(jnp.concatenate([exact_add(conv_sums[k, :2], world, wk), exact_add(conv_sums[k, 2:], world, wk, world)]))
+            conv_sketch = conv_sketch.at[k].set(self.sketch.add(conv_sketch[k], world, wk))
+        ls = acc.loss_sums
+        K = losses.shape[1]
+        ls = jnp.concatenate(
+            [
+                exact_add(ls[:K], losses, w),
+                exact_add(ls[K : 2 * K], losses, w, losses),
+                exact_add(ls[2 * K :], losses[:, 2 * R : 2 * R + 1], w, losses[:, 2 * R + 2 : 2 * R + 3]),
+            ]
+        )
+        weekly = summary.weekly / jnp.asarray(_days_in_weeks(horizon), summary.weekly.dtype)[None, :, None]  # (B, W', n)
+        weekly = jnp.where(good[:, None, None], weekly, 0)
+        f_idx = jnp.clip(jnp.floor(weekly / FAN_HI * FAN_BINS), 0, FAN_BINS - 1).astype(jnp.int32)
+        Wp = weekly.shape[1]
+        f_w = jnp.broadcast_to(jnp.arange(Wp)[None, :, None], weekly.shape)
+        f_n = jnp.broadcast_to(jnp.arange(n)[None, None, :], weekly.shape)
         return Accumulator(
             count=acc.count + w.sum(),
-            share_sum=acc.share_sum + (w[:, None] * fixed(share)).sum(axis=0),
-            share_sq=acc.share_sq + (w[:, None] * fixed(share * share)).sum(axis=0),
-            hist=acc.hist.at[cols, idx].add(weights),
+            share_sums=jnp.concatenate([exact_add(acc.share_sums[:n], share, w), exact_add(acc.share_sums[n:], share, w, share)]),
+            share_sketch=self.sketch.add(acc.share_sketch, share, w),
+            loss_sums=ls,
+            loss_sketch=self.sketch.add(acc.loss_sketch, losses, w),
+            money_sums=exact_add(acc.money_sums, flows_money, w),
+            conv_sums=conv_sums,
+            conv_sketch=conv_sketch,
             halt_week=acc.halt_week.at[cols, week].add(weights),
             constrained_week=acc.constrained_week.at[cols, week_c].add(weights),
             flow_sum=acc.flow_sum + fixed(flow).sum(axis=0),
             recover_week=acc.recover_week.at[cols, week_r].add(weights),
-            price_hist=acc.price_hist.at[cols, p_idx].add(weights),
+            supply_week=acc.supply_week.at[week_s].add(w),
+            halt_before_supply=acc.halt_before_supply + (before & good[:, None]).astype(jnp.int64).sum(axis=0),
+            price_sketch=self.sketch.add(acc.price_sketch, rise, w),
             price_sum=acc.price_sum + (w[:, None] * fixed(rise)).sum(axis=0),
-            revenue_sum=acc.revenue_sum + fixed(money(summary.revenue)).sum(axis=0),
-            price_cost_sum=acc.price_cost_sum + fixed(money(summary.price_cost)).sum(axis=0),
+            fan=acc.fan.at[f_w, f_n, f_idx].add(jnp.broadcast_to(w[:, None, None], weekly.shape)),
+            fan_sum=acc.fan_sum + fixed(weekly).sum(axis=0),
             regime_weeks=regime_weeks,
             tariff_weeks=tariff_weeks,
             closed=closed,
-            released_sum=acc.released_sum + fixed(money(summary.released)).sum(axis=0),
-            cost_sum=acc.cost_sum if costs is None else acc.cost_sum + fixed(money(costs)).sum(axis=0),
             joined=acc.joined if policy is None else acc.joined + ((policy.joined > 0) & good[:, None]).astype(jnp.int64).sum(axis=0),
             crashed=acc.crashed + (mask & summary.crashed).astype(jnp.int64).sum(),
         )
+
+
+def _days_in_weeks(horizon: int) -> np.ndarray:
+    """Days of the horizon in each model week (the last may be partial or empty; at least 1)."""
+    return np.maximum(np.bincount(np.arange(horizon) // 7, minlength=model_weeks(horizon)), 1).astype(np.float64)
 
 
 def _ratio(a: jax.Array, b: jax.Array) -> jax.Array:
@@ -332,28 +447,3 @@ def _ratio(a: jax.Array, b: jax.Array) -> jax.Array:
 def n_weeks(horizon: int) -> int:
     """Number of whole or part weeks in the horizon."""
     return -(-horizon // 7)
-
-
-def histogram_quantiles(hist: np.ndarray, q: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Quantiles from per-row histograms, linear within a bin. Shapes: ``(n, bins), (k,) -> (k, n)``.
-
-    Exact up to one bin width; values beyond ``[lo, hi]`` are counted in the edge bins. ``q = 0``
-    is the lower edge of the first non-empty bin (the smallest value), ``q = 1`` the upper edge of
-    the last one.
-    """
-    n, bins = hist.shape
-    cdf = np.cumsum(hist, axis=1)
-    total = cdf[:, -1:].astype(float)
-    edges = np.linspace(lo, hi, bins + 1)
-    out = np.empty((len(q), n))
-    for k, qk in enumerate(q):
-        target = qk * total[:, 0]
-        # The first bin whose cumulative count reaches the target; for q = 0 (target 0), the first
-        # bin holding any value rather than bin 0.
-        side = "right" if qk == 0 else "left"
-        b = np.array([np.searchsorted(cdf[i], target[i], side=side) for i in range(n)]).clip(0, bins - 1)
-        below = np.where(b > 0, cdf[np.arange(n), b - 1], 0)
-        inbin = hist[np.arange(n), b]
-        frac = np.divide(target - below, inbin, out=np.zeros(n), where=inbin > 0)
-        out[k] = edges[b] + frac.clip(0, 1) * (edges[b + 1] - edges[b])
-    return out

@@ -137,17 +137,19 @@ def posterior_label(cfg: Config, prep: Prepared) -> str:
     return f"{cfg.calibration.posterior} ({n} draws; each path uses one)"
 
 
-def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False) -> Any:
-    """The metric settings of a run: thresholds, calendar months, the directly hit industries."""
-    from stress.metrics import Metrics
+def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False, keep_all: bool = False) -> Any:
+    """The metric settings of a run: thresholds, calendar months, the directly hit industries.
+    ``keep_all``: keep every path's scalars (compare pairs them; the backtest reads them), else
+    the first ``metrics.attribution_paths``."""
+    from stress.metrics import Metrics, checkpoints
+    from stress.sketch import Sketch
 
     mt = cfg.metrics
     return Metrics(
         halt_threshold=mt.halt_threshold,
         constraint_threshold=mt.constraint_threshold,
-        bins=mt.histogram_bins,
-        lo=mt.histogram_min,
-        hi=mt.histogram_max,
+        sketch=Sketch(relative_accuracy=float(mt.relative_accuracy)),
+        checkpoints=checkpoints(cfg.sampler.n_paths),
         month_of_day=month_of_day(cfg.scenario.start_date if cfg.scenario else None, cfg.model.horizon_days),
         direct=tuple(int(i) for i in directly_hit(prep)),
         monitored=tuple(float(x) for x in monitored(prep).ravel()),
@@ -155,6 +157,7 @@ def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False) -> Any
         n_tariffs=max(1, len(prep.labels.tariff_levels)),
         n_closable=len(prep.labels.predatory_targets),
         retain_paths=retain_paths,
+        retain_scalars=None if (keep_all or retain_paths) else int(mt.attribution_paths),
     )
 
 
@@ -281,7 +284,7 @@ class Simulated:
     wall: float  # seconds from ``t0`` to the end of the engine
 
 
-def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = None, label: str = "stress run") -> Simulated:
+def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = None, label: str = "stress run", keep_all: bool = False) -> Simulated:
     """Prepare, run the engine over ``cfg.sampler``'s paths and build the Dataset (nothing is
     written). ``label`` starts the line printed before the engine starts; ``t0`` (from
     ``time.perf_counter``) is when the job started, for the wall time."""
@@ -290,7 +293,7 @@ def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = Non
     from stress.results.dataset import to_dataset
 
     mt = cfg.metrics
-    metrics = make_metrics(cfg, prep)
+    metrics = make_metrics(cfg, prep, keep_all=keep_all)
     s = cfg.sampler
     print(
         f"{label}: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
@@ -316,6 +319,8 @@ def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = Non
         "halt_threshold": mt.halt_threshold,
         "constraint_threshold": mt.constraint_threshold,
         "focus_sector": mt.focus_sector or "",
+        "frequency_per_year": float("nan") if cfg.scenario.frequency_per_year is None else float(cfg.scenario.frequency_per_year),
+        "scenario_description": cfg.scenario.description,
         "posterior": posterior_label(cfg, prep),
         "precision": cfg.runtime.precision,
         "wall_time_s": round(wall, 3),
@@ -330,7 +335,8 @@ def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = Non
         prep.mrio,
         horizon=cfg.model.horizon_days,
         quantiles=list(mt.quantiles),
-        hist_range=(mt.histogram_min, mt.histogram_max),
+        metrics=metrics,
+        drivers=res.drivers,
         year_to_day=cfg.model.year_to_day,
         attrs=attrs,
         flow_base=res.flow_base,

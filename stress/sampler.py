@@ -46,6 +46,21 @@ class PathParams(NamedTuple):
     draw: jax.Array  # () int32 posterior draw index (-1: none)
     info: Any = None
     policy: Any = None  # stress.policy.levers.PolicyInfo of the path's allied levers (None: none)
+    drivers: Any = None  # (len(DRIVERS),) float64: what the path drew, for attribution
+
+
+DRIVERS = (
+    ("cutoff_days", "day", "duration of the full cut-off of exports (0: none)"),
+    ("licence_wait_days", "day", "mean days from the start of the restriction until an application's share of a restricted link reopens (capped at 3650)"),
+    ("approval_rate", "1/week", "mean weekly probability that a pending licence application is approved, over the restricted destinations"),
+    ("escalated_weeks", "week", "weeks of the horizon outside the export-control regime's initial state (shock modules)"),
+    ("tariff_level", "1", "mean index of the US-China tariff level over the weeks (0: the first level; shock modules)"),
+    ("closures", "1", "predatory-pricing targets outside China that closed capacity"),
+    ("inventory_cover_days", "day", "mean target stock of the path's buyers (posterior draw of inventory cover)"),
+    ("psi", "1", "mean inventory adjustment parameter psi (posterior draw)"),
+    ("members_joined", "1", "coalition members that joined the allied levers"),
+)
+"""Sampled drivers of a path's losses: (name, units, description)."""
 
 
 def sample_path(key: jax.Array, spec: ShockSpec) -> Disruption:
@@ -60,7 +75,8 @@ def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, para
     :class:`stress.shocks.base.Composite` of the export cut-off and the modules' draws; without,
     the export cut-off alone (the model exactly as before the modules existed).
     """
-    dis, d = _sample(key, spec)
+    dis, d, (duration, prob) = _sample(key, spec)
+    cutoff = dis
     n = tables.X0.shape[0]
     p = tables.AS.shape[0]
     region = jnp.arange(n) // p
@@ -98,7 +114,36 @@ def sample_path_params(key: jax.Array, spec: ShockSpec, tables: ArioTables, para
         from stress.shocks.base import Composite
 
         dis = Composite(parts=(dis, *parts))
-    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32), info=info, policy=policy)
+    drivers = _drivers(spec, cutoff, duration, prob, s, psi, info, joined)
+    return dis, PathParams(s=s, psi=psi, draw=jnp.where(spec.use_posterior, d, -1).astype(jnp.int32), info=info, policy=policy, drivers=drivers)
+
+
+def _drivers(spec: ShockSpec, dis: Disruption, duration: jax.Array, prob: jax.Array, s: jax.Array, psi: jax.Array, info: Any, joined: Any) -> jax.Array:
+    """ONE path's :data:`DRIVERS` (float64)."""
+    f64 = jnp.float64
+    dest = spec.dest_mask.astype(f64)
+    n_dest = jnp.maximum(dest.sum(), 1.0)
+    wait = jnp.minimum(dis.resume_day.astype(f64) - spec.cut_start.astype(f64), 3650.0).mean(axis=1)  # (R,)
+    zero = jnp.zeros((), f64)
+    if info is not None:
+        escalated = (info.regime > 0).sum().astype(f64)
+        tariff = info.tariff.astype(f64).mean() if info.tariff.size else zero
+        closures = jnp.isfinite(info.closed_day).sum().astype(f64) if info.closed_day.size else zero
+    else:
+        escalated = tariff = closures = zero
+    return jnp.stack(
+        [
+            jnp.where(spec.has_cutoff, duration, 0.0).astype(f64),
+            (wait * dest).sum() / n_dest,
+            (jnp.clip(prob, 0, 1) * dest).sum() / n_dest,
+            escalated,
+            tariff,
+            closures,
+            s.astype(f64).mean(),
+            psi.astype(f64).mean(),
+            zero if joined is None else (joined > 0).sum().astype(f64),
+        ]
+    )
 
 
 class _Levers:
@@ -152,4 +197,4 @@ def _sample(key: jax.Array, spec: ShockSpec) -> tuple[Disruption, jax.Array]:
         resume_day=resume.astype(spec.cut_start.dtype),
         controlled=controlled.astype(spec.cut_start.dtype),
     )
-    return dis, d
+    return dis, d, (duration, prob)

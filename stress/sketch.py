@@ -246,6 +246,11 @@ def rank_values(counts: np.ndarray, values: np.ndarray, ranks: np.ndarray) -> np
     return out.reshape((len(ranks), *c.shape[:-1]))
 
 
+ES_MIN_TAIL = 10
+"""Fewest tail values for an expected-shortfall interval (assumption: below it the normal
+approximation of the tail mean is not worth printing; the interval is NaN)."""
+
+
 @dataclass(frozen=True)
 class TailStats:
     """Quantile statistics of one sketch (float64), each an array over the quantile levels."""
@@ -254,7 +259,7 @@ class TailStats:
     lower: np.ndarray  # 95 % bounds (exact order statistics, read within the sketch's accuracy); NaN: unsupported
     upper: np.ndarray
     es: np.ndarray  # expected shortfall: mean of the values at or beyond the quantile's rank
-    es_lower: np.ndarray  # 95 % normal interval of the expected shortfall; NaN with fewer than 2 tail values
+    es_lower: np.ndarray  # 95 % normal interval of the expected shortfall; NaN with fewer than ES_MIN_TAIL tail values
     es_upper: np.ndarray
 
 
@@ -266,7 +271,7 @@ def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, leve
     :func:`stress.results.dataset.tail_stats` on the raw values), each read as its bucket's value.
     Its interval is the asymptotic normal one for the tail mean (Manistre & Hancock 2005;
     Brazauskas et al. 2008): ``Var = (s^2_tail + q (ES - VaR)^2) / (N (1 - q))`` with ``s^2_tail``
-    the variance of the tail values.
+    the variance of the tail values; NaN with fewer than :data:`ES_MIN_TAIL` values in the tail.
     """
     from scipy.stats import norm
 
@@ -294,7 +299,7 @@ def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, leve
         m = N - k + 1
         mean = float((take * values).sum() / m)
         es[j] = mean
-        if m >= 2:
+        if m >= ES_MIN_TAIL:
             s2 = float((take * (values - mean) ** 2).sum() / (m - 1))
             se = math.sqrt((s2 + qj * (mean - var[j]) ** 2) / (N * max(1 - qj, 1.0 / N)))
             es_lo[j], es_hi[j] = mean - z * se, mean + z * se

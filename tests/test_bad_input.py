@@ -21,7 +21,7 @@ from stress import cli
 from stress.__main__ import make_output_dir, parse_args
 from stress.config import WorldConfig
 from stress.errors import InputError
-from stress.metrics import histogram_quantiles
+from stress.sketch import Sketch, quantile_rank, rank_values
 from stress.mrio import io as mrio_io
 from stress.mrio.ree_world import DATA_DIR as REE_DATA
 
@@ -65,7 +65,10 @@ REFUSED = [
     (("shock.region=reg2", "shock.fraction=0.5"), "shock.region", "reg2"),
     (("+scenario=baseline", "scenario.products=[magnets]"), "scenario.products", "magnets"),
     # siblings: infinite numbers where only finite ones make sense
-    (("metrics.histogram_max=inf",), "metrics.histogram_max", "inf"),
+    (("metrics.relative_accuracy=inf",), "metrics.relative_accuracy", "inf"),
+    (("metrics.relative_accuracy=0",), "metrics.relative_accuracy", "0"),
+    (("metrics.attribution_paths=-1",), "metrics.attribution_paths", "-1"),
+    (("+scenario=full_cutoff", "scenario.frequency_per_year=0"), "scenario.frequency_per_year", "0"),
     (("model.inventory_days=inf",), "model.inventory_days", "inf"),
     (("+scenario=full_cutoff", "scenario.cutoff.sigma=inf"), "scenario.cutoff.sigma", "inf"),
     # siblings: overrides Hydra used to fail on with an AssertionError or IndexError
@@ -165,14 +168,16 @@ def test_output_folder_that_cannot_be_created():
     assert err.value.field == "hydra.run.dir" and err.value.value == "/proc/forbidden"
 
 
-def test_histogram_quantiles_0_and_1_are_the_extremes():
-    lo, hi, bins = -0.25, 1.0, 250
-    data = np.random.default_rng(0).uniform(0.3, 0.6, size=(1000, 2))
-    hist = np.stack([np.histogram(data[:, j], bins=bins, range=(lo, hi))[0] for j in range(2)])
-    got = histogram_quantiles(hist, np.array([0.0, 1.0]), lo, hi)
-    width = (hi - lo) / bins
-    np.testing.assert_allclose(got[0], data.min(axis=0), atol=width)
-    np.testing.assert_allclose(got[1], data.max(axis=0), atol=width)
+def test_sketch_quantiles_0_and_1_are_the_extremes():
+    """Ranks 1 and N read from the sketch are the sample's minimum and maximum, within the
+    sketch's relative accuracy."""
+    import jax.numpy as jnp
+
+    sk = Sketch()
+    data = np.random.default_rng(0).uniform(0.3, 0.6, size=1000)
+    counts = np.asarray(sk.add(sk.empty(), jnp.asarray(data), jnp.ones(1000)))
+    got = rank_values(counts, sk.values(), np.array([quantile_rank(1000, 0.0), quantile_rank(1000, 1.0)]))
+    np.testing.assert_allclose(got, [data.min(), data.max()], rtol=sk.relative_accuracy)
 
 
 def test_ree_world_from_a_folder(tmp_path, ree_world):

@@ -84,7 +84,7 @@ def test_padding_is_masked_exactly():
     b = run_engine(cfg, n_paths=10, chunk_size=16)
     c = run_engine(cfg, n_paths=16, chunk_size=16)
     _same(a, b)
-    assert int(a.acc.count) == 10 and a.acc.hist.sum() == 10 * a.acc.hist.shape[0]
+    assert int(a.acc.count) == 10 and a.acc.share_sketch.sum() == 10 * a.acc.share_sketch.shape[0]
     np.testing.assert_array_equal(a.scalars, c.scalars[:10])  # a path depends on its id only
 
 

@@ -40,7 +40,7 @@ def run(cfg, retain=False):
 def dataset(cfg, prep, res):
     m = make_metrics(cfg, prep)
     return to_dataset(
-        res.acc, res.scalars, prep.mrio, horizon=cfg.model.horizon_days, quantiles=[0.5], hist_range=(-0.25, 1.0),
+        res.acc, res.scalars, prep.mrio, horizon=cfg.model.horizon_days, quantiles=[0.5], metrics=m,
         year_to_day=365.0, attrs={}, flow_base=res.flow_base, direct=m.direct, labels=prep.labels, policy_labels=prep.policy_labels,
     )  # fmt: skip
 

@@ -7,7 +7,6 @@ import pytest
 import xarray as xr
 from conftest import SEED
 
-from stress.metrics import histogram_quantiles
 from stress.results.dataset import tail_stats, write_atomic
 
 
@@ -62,17 +61,6 @@ def test_statistics_are_taken_in_float64():
     st = tail_stats(x, np.array([0.5]))
     assert st["mean"].dtype == np.float64
     np.testing.assert_allclose(st["mean"], x.astype(np.float64).mean(axis=0), rtol=1e-15)
-
-
-def test_histogram_quantiles_within_one_bin():
-    rng = np.random.default_rng(SEED + 2)
-    lo, hi, bins = -0.25, 1.0, 250
-    data = rng.beta(2, 5, size=(20_000, 4))
-    hist = np.stack([np.histogram(data[:, j], bins=bins, range=(lo, hi))[0] for j in range(4)])
-    q = np.array([0.1, 0.5, 0.95, 0.99])
-    got = histogram_quantiles(hist, q, lo, hi)
-    want = np.quantile(data, q, axis=0)
-    assert np.abs(got - want).max() <= (hi - lo) / bins  # the sketch's stated accuracy
 
 
 def test_write_atomic_leaves_nothing_on_failure(tmp_path, monkeypatch):

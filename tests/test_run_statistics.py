@@ -14,7 +14,7 @@ import pytest
 
 from stress.config import CalibrationConfig, Config, CutoffConfig, LicenceConfig, ModelConfig, SamplerConfig, ScenarioConfig, WorldConfig
 from stress.pipeline import directly_hit, keys, make_metrics, prepare, run_engine
-from stress.results.dataset import to_dataset
+from stress.results.dataset import tail_stats, to_dataset
 from stress.sampler import sample_path_params
 
 HORIZON = 130
@@ -104,7 +104,7 @@ def test_dataset_statistics_against_brute_force(april):
         m,
         horizon=HORIZON,
         quantiles=[0.5, 0.9],
-        hist_range=(-0.25, 1.0),
+        metrics=metrics,
         year_to_day=365.0,
         attrs={},
         flow_base=res.flow_base,
@@ -122,6 +122,25 @@ def test_dataset_statistics_against_brute_force(april):
     np.testing.assert_allclose(ds.halt_probability.sel(week=week).values.ravel(), want, atol=1e-15)
     np.testing.assert_allclose(ds.controlled_flow_ratio_mean.values, res.flows.mean(axis=0), atol=1e-9)
     assert int(ds.crashed_paths) == 0
+    # standard errors from exact sums: equal to NumPy's two-pass float64 values (rtol: NumPy's own
+    # rounding on a few hundred values), including the industries whose loss hardly varies
+    se = res.loss_share.std(axis=0, ddof=1) / np.sqrt(res.loss_share.shape[0])
+    np.testing.assert_allclose(ds.output_loss_share_se.values.ravel(), se, rtol=1e-7, atol=1e-300)
+    assert ((ds.output_loss_share_se.values.ravel() > 0) == (se > 0)).all()
+    # quantiles from the sketch: the sample's own order statistic within the relative accuracy
+    a = metrics.sketch.relative_accuracy
+    for k, qk in enumerate([0.5, 0.9]):
+        want = np.quantile(res.loss_share, qk, axis=0, method="inverted_cdf")
+        got = ds.output_loss_share_quantile.sel(quantile=qk).values.ravel()
+        tiny = metrics.sketch.tiny
+        assert np.all(np.abs(got - want) <= a * np.abs(want) + tiny), k
+    # world losses: mean and SE exact, VaR / ES / bounds as tail_stats on the raw values within a
+    st = tail_stats(world[:, None], np.array([0.5, 0.9]))
+    np.testing.assert_allclose(float(ds.world_output_loss_mean), st["mean"][0], rtol=1e-12)
+    np.testing.assert_allclose(float(ds.world_output_loss_se), st["se"][0], rtol=1e-9)
+    for key in ("quantile", "lower", "upper", "es"):
+        name = {"quantile": "quantile", "lower": "quantile_lower", "upper": "quantile_upper", "es": "expected_shortfall"}[key]
+        np.testing.assert_allclose(ds[f"world_output_loss_{name}"].values, st[key][:, 0], rtol=a, equal_nan=True)
 
 
 def test_directly_hit_industries(april):
@@ -152,7 +171,7 @@ def test_crashed_paths_are_counted_and_left_out():
     assert crashed.any() and int(res.acc.crashed) == crashed.sum()
     assert int(res.acc.count) == (~crashed).sum()
     if (~crashed).any():
-        ds = to_dataset(res.acc, res.scalars, prep.mrio, horizon=60, quantiles=[0.5], hist_range=(-0.25, 1.0), year_to_day=365.0, attrs={})
+        ds = to_dataset(res.acc, res.scalars, prep.mrio, horizon=60, quantiles=[0.5], metrics=metrics, year_to_day=365.0, attrs={})
         assert int(ds.crashed_paths) == crashed.sum()
         names = metrics.scalar_names(prep.mrio.regions)
         np.testing.assert_allclose(float(ds.world_output_loss_mean), res.scalars[~crashed, names.index("output_loss/WORLD")].mean())

@@ -132,7 +132,7 @@ def run(cfg):
     metrics = make_metrics(cfg, prep)
     res = run_engine(cfg, prep, metrics)
     ds = to_dataset(
-        res.acc, res.scalars, prep.mrio, horizon=cfg.model.horizon_days, quantiles=[0.5], hist_range=(-0.25, 1.0),
+        res.acc, res.scalars, prep.mrio, horizon=cfg.model.horizon_days, quantiles=[0.5], metrics=metrics,
         year_to_day=365.0, attrs={}, flow_base=res.flow_base, direct=metrics.direct, labels=prep.labels,
     )  # fmt: skip
     return prep, res, ds
@@ -176,7 +176,7 @@ def test_inert_modules_reproduce_the_model_exactly(base):
     K = 2 * 7 + 4  # the loss columns (then reserves, tariff revenue, price cost, lever costs)
     np.testing.assert_allclose(res.scalars[:, :K], res0.scalars[:, :K], rtol=1e-9, atol=0)
     np.testing.assert_allclose(res.scalars[:, K:], res0.scalars[:, K:], rtol=0, atol=1e-9)  # zero tariffs: round-off
-    np.testing.assert_allclose(res.acc.share_sum, res0.acc.share_sum, rtol=1e-9, atol=2)
+    np.testing.assert_allclose(res.acc.share_sums.sum(axis=(1, 2)), res0.acc.share_sums.sum(axis=(1, 2)), rtol=1e-9, atol=2)
     np.testing.assert_allclose(res.acc.flow_sum, res0.acc.flow_sum, rtol=1e-9, atol=2)
     # the chain did move (the regime is drawn), yet nothing it drives is active
     occ = ds.regime_occupancy.values

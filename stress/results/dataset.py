@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from stress.errors import InputError
-from stress.metrics import FIXED_POINT, Accumulator, histogram_quantiles
+from stress.metrics import FIXED_POINT, Accumulator
 from stress.mrio.tables import Mrio
 
 
@@ -65,6 +65,41 @@ def _var(dims: tuple[str, ...], data: np.ndarray, units: str, long_name: str, **
     return xr.Variable(dims, np.asarray(data), attrs={"units": units, "long_name": long_name, **extra})
 
 
+HALT_WEEKS = (4, 8, 13, 26)
+"""Weeks of the halt-within-N-weeks table (one month, two months, a quarter, half a year)."""
+FAN_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+"""Quantiles of the production fan charts."""
+
+
+def sketch_quantiles(counts: np.ndarray, values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantiles (inverted empirical CDF) of sketches ``(..., width)`` that each hold the same
+    number of values. Shape ``(Q, ...)``."""
+    from stress.sketch import quantile_rank, rank_values
+
+    N = int(np.asarray(counts).reshape(-1, counts.shape[-1])[0].sum())
+    return rank_values(counts, values, np.array([quantile_rank(N, float(qk)) for qk in q]))
+
+
+def _hist_quantiles(hist: np.ndarray, q: tuple[float, ...], hi: float) -> np.ndarray:
+    """Quantiles of histograms ``(..., bins)`` on ``[0, hi]``, linear within a bin (exact to one
+    bin width). Shape ``(Q, ...)``."""
+    bins = hist.shape[-1]
+    flat = hist.reshape(-1, bins).astype(np.float64)
+    cdf = np.cumsum(flat, axis=1)
+    total = cdf[:, -1]
+    edges = np.linspace(0.0, hi, bins + 1)
+    out = np.full((len(q), flat.shape[0]), np.nan)
+    rows = np.arange(flat.shape[0])
+    for k, qk in enumerate(q):
+        target = qk * total
+        b = np.array([np.searchsorted(cdf[r], target[r], side="left") for r in rows]).clip(0, bins - 1)
+        below = np.where(b > 0, cdf[rows, b - 1], 0)
+        inbin = flat[rows, b]
+        frac = np.divide(target - below, inbin, out=np.zeros(len(rows)), where=inbin > 0)
+        out[k] = np.where(total > 0, edges[b] + frac.clip(0, 1) * (edges[b + 1] - edges[b]), np.nan)
+    return out.reshape((len(q), *hist.shape[:-1]))
+
+
 def to_dataset(
     acc: Accumulator,
     scalars: np.ndarray,
@@ -72,16 +107,18 @@ def to_dataset(
     *,
     horizon: int,
     quantiles: list[float],
-    hist_range: tuple[float, float],
+    metrics: Any,
     year_to_day: float,
     attrs: dict[str, Any],
+    drivers: np.ndarray | None = None,
     flow_base: np.ndarray | None = None,
     month_labels: list[str] | None = None,
     direct: tuple[int, ...] = (),
     labels: Any = None,
     policy_labels: Any = None,
 ) -> xr.Dataset:
-    """Build the run's Dataset from the engine's accumulators and retained per-path scalars.
+    """Build the run's Dataset from the engine's streaming accumulators (:mod:`stress.metrics`),
+    and, for the attribution, the retained scalars and drivers of the first paths.
 
     Crashed paths (a stock went negative or NaN) are left out of every statistic and counted in
     ``crashed_paths``; the statistics use the ``n_paths_counted`` others. ``labels``
@@ -90,43 +127,38 @@ def to_dataset(
     that ran (``{"enabled": names, "members": regions}``), whose costs, reserve releases and
     coalition participation are then reported.
     """
+    from stress.metrics import COST_COMPONENTS, FAN_HI, HEADLINE
+    from stress.sketch import exact_total, mean_se, tail_from_sketch, to_xarray
+
     R, p = len(mrio.regions), len(mrio.sectors)
+    n = R * p
     q = np.asarray(quantiles, float)
     unit = mrio.unit
     count = int(acc.count)
     if count == 0:
-        raise InputError("sampler.n_paths", scalars.shape[0], "a run in which at least one path did not crash (every path crashed)")
+        raise InputError("sampler.n_paths", int(acc.crashed), "a run in which at least one path did not crash (every path crashed)")
+    sk = metrics.sketch
+    vals = sk.values()
     base = (mrio.x / year_to_day) * horizon  # (n,) output over the horizon
-    share_mean = acc.share_sum / FIXED_POINT / count
-    share_sq = acc.share_sq / FIXED_POINT / count
-    share_se = np.sqrt(np.maximum(share_sq - share_mean**2, 0) * count / max(count - 1, 1) / count)
+    share_tot = exact_total(acc.share_sums)
+    share_ms = np.array([mean_se(share_tot[j], share_tot[n + j], count) for j in range(n)])
+    share_mean, share_se = share_ms[:, 0], share_ms[:, 1]
     v = mrio.value_added_coefficients
-    share_q = histogram_quantiles(acc.hist, q, *hist_range)
-    deep = np.cumsum(acc.halt_week[:, :-1], axis=1) / max(count, 1)  # (n, W): output < h X0 within N weeks
-    halt = np.cumsum(acc.constrained_week[:, :-1], axis=1) / max(count, 1)  # (n, W): first plant halt within N weeks
+    share_q = sketch_quantiles(acc.share_sketch, vals, q)
+    deep = np.cumsum(acc.halt_week[:, :-1], axis=1) / count  # (n, W): output < h X0 within N weeks
+    halt = np.cumsum(acc.constrained_week[:, :-1], axis=1) / count  # (n, W): first plant halt within N weeks
+    W = halt.shape[1]
     grid = lambda a: a.reshape(*a.shape[:-1], R, p)  # noqa: E731
     rs = ("region", "sector")
-
-    good = scalars[:, 2 * R + 3] == 0
-    kept = scalars[good]
-    if kept.shape[0] == 0:
-        raise InputError("sampler.n_paths", scalars.shape[0], "a run in which at least one path did not crash")
-    out = tail_stats(kept[:, : 2 * R + 3], q)
-    reg = lambda k, sl: out[k][..., sl]  # noqa: E731
-    o_sl, va_sl = slice(0, R), slice(R, 2 * R)
+    accuracy = f"log-bucketed sketch: within a relative {sk.relative_accuracy:g} of the sample's own order statistic; exactly 0 where it is 0"
     data = {
         "baseline_output": _var(rs, grid(base), unit, "output over the horizon without disruption"),
         "value_added_baseline": _var(rs, grid(base * v), unit, "value added over the horizon without disruption"),
         "output_loss_mean": _var(rs, grid(share_mean * base), unit, "expected lost output over the horizon"),
-        "output_loss_se": _var(rs, grid(share_se * base), unit, "Monte Carlo standard error of the expected lost output"),
+        "output_loss_se": _var(rs, grid(share_se * base), unit, "Monte Carlo standard error of the expected lost output (exact sums)"),
         "output_loss_share_mean": _var(rs, grid(share_mean), "1", "expected lost output as a share of baseline output"),
-        "output_loss_share_quantile": _var(
-            ("quantile", *rs),
-            grid(share_q),
-            "1",
-            "quantile of lost output as a share of baseline output",
-            method=f"histogram sketch, exact to one bin width {(hist_range[1] - hist_range[0]) / acc.hist.shape[1]:g}",
-        ),
+        "output_loss_share_se": _var(rs, grid(share_se), "1", "Monte Carlo standard error of the expected lost output share (exact sums)"),
+        "output_loss_share_quantile": _var(("quantile", *rs), grid(share_q), "1", "quantile of lost output as a share of baseline output", method=accuracy),
         "value_added_loss_mean": _var(rs, grid(share_mean * base * v), unit, "expected lost value added over the horizon"),
         "halt_probability": _var(
             ("week", *rs),
@@ -145,21 +177,46 @@ def to_dataset(
         ),
         "crashed_paths": _var((), np.int64(acc.crashed), "1", "paths in which a stock went negative or NaN (left out of every statistic)"),
     }
-    data.update(_shock_outputs(acc, mrio, count, q, horizon, labels, grid, rs))
+    hw = [w for w in HALT_WEEKS if w <= W]
+    data["halt_probability_within"] = _var(
+        ("halt_weeks", *rs), grid(halt[:, [w - 1 for w in hw]].T), "1", "probability of a first plant halt within 4, 8, 13 and 26 weeks"
+    )
+    data.update(_survival_outputs(acc, count, W, grid, rs))
+    data.update(_shock_outputs(acc, mrio, count, q, horizon, labels, grid, rs, sk))
     levers = policy_labels is not None and bool(policy_labels.get("enabled"))
+    money = exact_total(acc.money_sums)
+    money_mean = np.array([float(m / count) for m in money])
     if levers:
-        data.update(_policy_outputs(acc, mrio, count, policy_labels))
-    wl, dl = kept[:, 2 * R], kept[:, 2 * R + 2]
-    if direct and dl.mean() > 0:
-        amp = wl.mean() / dl.mean()
-        # delta method for a ratio of means
-        n_k = len(wl)
-        cov = np.cov(np.stack([wl, dl]), ddof=1) if n_k > 1 else np.zeros((2, 2))
-        g = np.array([1 / dl.mean(), -wl.mean() / dl.mean() ** 2])
-        amp_se = float(np.sqrt(max(g @ cov @ g, 0) / n_k))
+        data.update(_policy_outputs(acc, mrio, count, policy_labels, money_mean[3 * R :], money_mean[2 * R : 3 * R]))
+    data["tariff_revenue_mean"] = _var(("region",), money_mean[:R], unit, "expected extra tariff revenue collected by each importing region")
+    data["price_cost_mean"] = _var(
+        ("region",), money_mean[R : 2 * R], unit, "expected extra cost of higher delivered prices (tariffs included) to each region's buyers"
+    )
+    # The loss scalars: exact sums for means, the sketch for quantiles and tails.
+    K = 2 * R + 3
+    names = [f"output_loss/{r}" for r in mrio.regions] + [f"value_added_loss/{r}" for r in mrio.regions] + ["output_loss/WORLD", "value_added_loss/WORLD", "output_loss/DIRECT"]
+    lt = exact_total(acc.loss_sums)
+    ms = np.array([mean_se(lt[k], lt[K + k], count) for k in range(K)])
+    tails = [tail_from_sketch(acc.loss_sketch[k], vals, q) for k in range(K)]
+    out = {
+        "mean": ms[:, 0],
+        "se": ms[:, 1],
+        **{f: np.stack([getattr(t, f) for t in tails], axis=1) for f in ("quantile", "lower", "upper", "es", "es_lower", "es_upper")},
+    }
+    data["loss_mean"] = _var(("measure",), out["mean"], unit, "expected loss over the horizon (exact sums)")
+    data["loss_se"] = _var(("measure",), out["se"], unit, "Monte Carlo standard error of the expected loss (exact sums)")
+    from stress.sketch import covariance, sketch_overflow
+
+    wi, di = 2 * R, 2 * R + 2
+    wl, dl = out["mean"][wi], out["mean"][di]
+    if direct and dl > 0:
+        amp = wl / dl
+        cov = np.array([[float(ms[wi, 1] ** 2 * count), covariance(lt[wi], lt[di], lt[2 * K], count)], [covariance(lt[wi], lt[di], lt[2 * K], count), float(ms[di, 1] ** 2 * count)]])
+        g = np.array([1 / dl, -wl / dl**2])
+        amp_se = float(np.sqrt(max(g @ cov @ g, 0) / count))  # delta method for a ratio of means
     else:
         amp, amp_se = np.nan, np.nan
-    data["direct_output_loss_mean"] = _var((), dl.mean(), unit, "expected lost output of the directly hit industries")
+    data["direct_output_loss_mean"] = _var((), dl, unit, "expected lost output of the directly hit industries")
     data["amplification"] = _var(
         (),
         amp,
@@ -175,69 +232,170 @@ def to_dataset(
         )
         data["controlled_flow_ratio_mean"] = _var(
             ("month", "region"),
-            acc.flow_sum / FIXED_POINT / max(count, 1),
+            acc.flow_sum / FIXED_POINT / count,
             "1",
             "expected deliveries of the restricted supplier industries as a share of undisturbed, by month and buyer region",
         )
+    bound = "95 % confidence bound of the {} (exact binomial order statistic read from the sketch; NaN: the sample cannot support it)"
+    es_bound = "95 % confidence bound of the expected shortfall of {} (asymptotic normal interval of the tail mean; NaN: fewer than 10 paths in the tail)"
+    reg = lambda k, sl: out[k][..., sl]  # noqa: E731
+    o_sl, va_sl = slice(0, R), slice(R, 2 * R)
     for prefix, sl, what in (("region_output_loss", o_sl, "lost output"), ("region_value_added_loss", va_sl, "lost value added")):
         data[f"{prefix}_mean"] = _var(("region",), reg("mean", sl), unit, f"expected {what} by region")
         data[f"{prefix}_se"] = _var(("region",), reg("se", sl), unit, f"Monte Carlo standard error of expected {what} by region")
-        data[f"{prefix}_quantile"] = _var(
-            ("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region"
-        )
-        data[f"{prefix}_quantile_lower"] = _var(
-            ("quantile", "region"), reg("lower", sl), unit, f"lower 95 % confidence bound of the quantile of {what} (exact binomial order statistic; NaN: the sample cannot support it)"
-        )
-        data[f"{prefix}_quantile_upper"] = _var(
-            ("quantile", "region"), reg("upper", sl), unit, f"upper 95 % confidence bound of the quantile of {what} (exact binomial order statistic; NaN: the sample cannot support it)"
-        )
-        data[f"{prefix}_expected_shortfall"] = _var(
-            ("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile"
-        )
+        data[f"{prefix}_quantile"] = _var(("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region", method=accuracy)
+        data[f"{prefix}_quantile_lower"] = _var(("quantile", "region"), reg("lower", sl), unit, "lower " + bound.format(f"quantile of {what}"))
+        data[f"{prefix}_quantile_upper"] = _var(("quantile", "region"), reg("upper", sl), unit, "upper " + bound.format(f"quantile of {what}"))
+        data[f"{prefix}_expected_shortfall"] = _var(("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile", method=accuracy)
+        data[f"{prefix}_expected_shortfall_lower"] = _var(("quantile", "region"), reg("es_lower", sl), unit, "lower " + es_bound.format(what))
+        data[f"{prefix}_expected_shortfall_upper"] = _var(("quantile", "region"), reg("es_upper", sl), unit, "upper " + es_bound.format(what))
     for prefix, col, what in (("world_output_loss", 2 * R, "lost output"), ("world_value_added_loss", 2 * R + 1, "lost value added")):
         data[f"{prefix}_mean"] = _var((), out["mean"][col], unit, f"expected world {what}")
         data[f"{prefix}_se"] = _var((), out["se"][col], unit, f"Monte Carlo standard error of expected world {what}")
-        data[f"{prefix}_quantile"] = _var(("quantile",), out["quantile"][:, col], unit, f"quantile of world {what}")
-        data[f"{prefix}_quantile_lower"] = _var(
-            ("quantile",), out["lower"][:, col], unit, f"lower 95 % confidence bound of the quantile of world {what} (exact binomial order statistic; NaN: the sample cannot support it)"
-        )
-        data[f"{prefix}_quantile_upper"] = _var(
-            ("quantile",), out["upper"][:, col], unit, f"upper 95 % confidence bound of the quantile of world {what} (exact binomial order statistic; NaN: the sample cannot support it)"
-        )
-        data[f"{prefix}_expected_shortfall"] = _var(("quantile",), out["es"][:, col], unit, f"expected shortfall of world {what}")
+        data[f"{prefix}_quantile"] = _var(("quantile",), out["quantile"][:, col], unit, f"quantile (value at risk) of world {what}", method=accuracy)
+        data[f"{prefix}_quantile_lower"] = _var(("quantile",), out["lower"][:, col], unit, "lower " + bound.format(f"quantile of world {what}"))
+        data[f"{prefix}_quantile_upper"] = _var(("quantile",), out["upper"][:, col], unit, "upper " + bound.format(f"quantile of world {what}"))
+        data[f"{prefix}_expected_shortfall"] = _var(("quantile",), out["es"][:, col], unit, f"expected shortfall of world {what}", method=accuracy)
+        data[f"{prefix}_expected_shortfall_lower"] = _var(("quantile",), out["es_lower"][:, col], unit, "lower " + es_bound.format(f"world {what}"))
+        data[f"{prefix}_expected_shortfall_upper"] = _var(("quantile",), out["es_upper"][:, col], unit, "upper " + es_bound.format(f"world {what}"))
+    data.update(_convergence_outputs(acc, metrics, q, unit))
+    data.update(_fan_outputs(acc, grid, FAN_HI, horizon))
+    if drivers is not None:
+        from stress.results.attribution import attribution_outputs
+
+        data.update(attribution_outputs(scalars, drivers, 2 * R + 1, 2 * R + 3, out["quantile"][:, 2 * R + 1], q, unit))
     coords = {
         **({"month": ("month", months, {"long_name": "calendar month (or 30-day period) from day 0"})} if "controlled_flow_ratio_mean" in data else {}),
         "region": ("region", list(mrio.regions)),
         "sector": ("sector", list(mrio.sectors)),
         "quantile": ("quantile", q, {"units": "1", "long_name": "probability level"}),
-        "week": ("week", np.arange(1, halt.shape[1] + 1), {"units": "week", "long_name": "weeks since day 0"}),
+        "week": ("week", np.arange(1, W + 1), {"units": "week", "long_name": "weeks since day 0"}),
+        "halt_weeks": ("halt_weeks", np.array(hw), {"units": "week", "long_name": "weeks since day 0"}),
+        "measure": ("measure", names, {"long_name": "loss measure: lost output or value added of a region, the world, or the directly hit industries"}),
+        "headline": ("headline", list(HEADLINE), {"long_name": "headline loss whose convergence is tracked"}),
+        "checkpoint": ("checkpoint", np.asarray(metrics.checkpoints[: len(metrics.checkpoints)]), {"units": "1", "long_name": "paths simulated (ids below it)"}),
+        "model_week": ("model_week", np.arange(acc.fan.shape[0]), {"units": "week", "long_name": "week index from day 0 (days 7w .. 7w + 6)"}),
+        "fan_quantile": ("fan_quantile", np.asarray(FAN_QUANTILES), {"units": "1", "long_name": "probability level of the production fan"}),
     }
     if labels is not None and labels.enabled:
         coords["regime"] = ("regime", list(labels.regimes), {"long_name": "state of China's export-control regime"})
         coords["tariff_level"] = ("tariff_level", list(labels.tariff_levels), {"long_name": "US-China tariff level"})
-        coords["model_week"] = ("model_week", np.arange(acc.regime_weeks.shape[0]), {"units": "week", "long_name": "week index from day 0 (days 7w .. 7w + 6)"})
         if labels.predatory_targets:
             coords["closable"] = ("closable", [f"{mrio.regions[i // p]}/{mrio.sectors[i % p]}" for i in labels.predatory_targets])
     if levers:
-        from stress.metrics import COST_COMPONENTS
-
         coords["cost_component"] = ("cost_component", list(COST_COMPONENTS), {"long_name": "component of the allied levers' public cost"})
     ds = xr.Dataset(data, coords=coords)
+    lsk = to_xarray(acc.loss_sketch, sk, ("measure",), long_name="paths by bucket of each loss measure (quantile sketch; money)")
+    ssk = to_xarray(
+        np.asarray(acc.share_sketch).reshape(R, p, -1), sk, rs, long_name="paths by bucket of each industry's lost output as a share of its baseline output (quantile sketch)"
+    )
+    lsk, ssk = xr.align(lsk.drop_vars("bucket_value"), ssk.drop_vars("bucket_value"), join="outer", fill_value=0)
+    ds = ds.assign(loss_sketch=lsk.astype(np.int64), loss_share_sketch=ssk.astype(np.int64))
+    ds = ds.assign_coords(bucket_value=("bucket", sk.values(ds["bucket"].values), {"long_name": "representative value of the sketch bucket"}))
     ds.attrs.update({k: netcdf_attr(v) for k, v in attrs.items()})
     if levers:
         ds.attrs["policies"] = ",".join(policy_labels["enabled"])
         ds.attrs["coalition_members"] = ",".join(policy_labels["members"])
     ds.attrs["crashed_paths"] = int(acc.crashed)
     ds.attrs["n_paths_counted"] = count
+    ds.attrs["sketch_overflow"] = int(sketch_overflow(sk, acc.loss_sketch) or sketch_overflow(sk, acc.share_sketch))
     ds.attrs["Conventions"] = "CF-1.10"
     return ds
 
 
-def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, horizon: int, labels: Any, grid: Any, rs: tuple[str, str]) -> dict[str, xr.Variable]:
-    """Prices, time to recover, tariff revenue, price costs, regime occupancy and closures."""
-    from stress.metrics import PRICE_BINS, PRICE_HI, PRICE_LO
+def _survival_outputs(acc: Accumulator, count: int, W: int, grid: Any, rs: tuple[str, str]) -> dict[str, xr.Variable]:
+    """Time to survive (weeks to the first halt), time to recover, the restricted supply's time
+    to recover, and ``P(TTS < TTR)``."""
+    rec = acc.recover_week
+    halted = rec[:, :W].sum(axis=1) + rec[:, W + 1]
+    supply = acc.supply_week
+    short = supply[:W].sum() + supply[W + 1]
+    return {
+        "time_to_survive_distribution": _var(
+            ("week", *rs), grid((acc.constrained_week[:, :W] / count).T), "1", "probability that the first plant halt comes in week w (time to survive); the rest: no halt"
+        ),
+        "time_to_recover_distribution": _var(
+            ("week", *rs),
+            grid((rec[:, :W] / np.maximum(halted, 1)[:, None]).T) * np.where(grid(halted) > 0, 1, np.nan),
+            "1",
+            "among paths with a plant halt, probability that output is no longer input-constrained w weeks after the first halt; the rest: not recovered",
+        ),
+        "supply_recovery_distribution": _var(
+            ("week",),
+            supply[:W] / count,
+            "1",
+            "probability that the restricted supply (deliveries of the export-controlled industries) is restored in week w; the rest: never short or not restored",
+        ),
+        "supply_short_probability": _var((), short / count, "1", "probability that the restricted supply falls short of its undisturbed level by more than the constraint threshold"),
+        "supply_not_restored_probability": _var((), supply[W + 1] / count, "1", "probability that the restricted supply is still short on the horizon's last day"),
+        "tts_before_ttr_probability": _var(
+            rs,
+            grid(acc.halt_before_supply / count) * (1.0 if short > 0 else np.nan),
+            "1",
+            "probability that the industry's first plant halt comes before the restricted supply is restored (time to survive < time to recover; NaN: the supply was never short)",
+        ),
+    }
 
-    unit = mrio.unit
+
+def _convergence_outputs(acc: Accumulator, metrics: Any, q: np.ndarray, unit: str) -> dict[str, xr.Variable]:
+    """The headline estimates over the paths below each checkpoint."""
+    from stress.sketch import exact_total, mean_se, tail_from_sketch
+
+    P = len(metrics.checkpoints)
+    vals = metrics.sketch.values()
+    sums = np.cumsum(np.asarray(acc.conv_sums), axis=0)  # exact: integer bins
+    sketches = np.cumsum(np.asarray(acc.conv_sketch), axis=0)
+    mean = np.full((P, 2), np.nan)
+    se = np.full((P, 2), np.nan)
+    fields = {f: np.full((P, len(q), 2), np.nan) for f in ("quantile", "lower", "upper", "es")}
+    for c in range(P):
+        t = exact_total(sums[c])
+        n = int(sketches[c, 0].sum())
+        for h in range(2):
+            mean[c, h], se[c, h] = mean_se(t[h], t[2 + h], n)
+            ts = tail_from_sketch(sketches[c, h], vals, q)
+            for f in fields:
+                fields[f][c, :, h] = getattr(ts, f)
+    ch = ("checkpoint", "headline")
+    cqh = ("checkpoint", "quantile", "headline")
+    return {
+        "convergence_mean": _var(ch, mean, unit, "expected loss from the paths below each checkpoint"),
+        "convergence_se": _var(ch, se, unit, "its Monte Carlo standard error"),
+        "convergence_quantile": _var(cqh, fields["quantile"], unit, "quantile (value at risk) from the paths below each checkpoint"),
+        "convergence_quantile_lower": _var(cqh, fields["lower"], unit, "lower 95 % bound of the quantile (exact order statistic; NaN: unsupported)"),
+        "convergence_quantile_upper": _var(cqh, fields["upper"], unit, "upper 95 % bound of the quantile (exact order statistic; NaN: unsupported)"),
+        "convergence_expected_shortfall": _var(cqh, fields["es"], unit, "expected shortfall from the paths below each checkpoint"),
+        "convergence_paths_counted": _var(("checkpoint",), sketches[:, 0].sum(axis=-1), "1", "paths below each checkpoint that did not crash"),
+    }
+
+
+def _fan_outputs(acc: Accumulator, grid: Any, hi: float, horizon: int) -> dict[str, xr.Variable]:
+    """Weekly production as a share of baseline: quantiles (fan charts) and mean (NaN for a
+    week with no day in the horizon)."""
+    count = int(acc.count)
+    empty = np.arange(acc.fan.shape[0]) * 7 >= horizon
+    fq = _hist_quantiles(np.asarray(acc.fan), FAN_QUANTILES, hi)  # (Q, W', n)
+    fq[:, empty] = np.nan
+    bins = acc.fan.shape[-1]
+    return {
+        "production_fan": _var(
+            ("fan_quantile", "model_week", "region", "sector"),
+            grid(fq),
+            "1",
+            "quantile of the week's mean production as a share of baseline output",
+            method=f"histogram on [0, {hi:g}], linear within a bin: exact to one bin width {hi / bins:g}",
+        ),
+        "production_mean": _var(
+            ("model_week", "region", "sector"), grid(np.where(empty[:, None], np.nan, acc.fan_sum / FIXED_POINT / count)), "1", "expected mean production over the week as a share of baseline output"
+        ),
+    }
+
+
+def _shock_outputs(
+    acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, horizon: int, labels: Any, grid: Any, rs: tuple[str, str], sk: Any
+) -> dict[str, xr.Variable]:
+    """Prices, time to recover, regime occupancy and closures."""
+
     n_ = max(count, 1)
     W = acc.recover_week.shape[1] - 2
     rec = acc.recover_week
@@ -248,10 +406,10 @@ def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, hori
         "price_rise_mean": _var(rs, grid(acc.price_sum / FIXED_POINT / n_), "1", "expected mean producer price index over the horizon, minus 1"),
         "price_rise_quantile": _var(
             ("quantile", *rs),
-            grid(histogram_quantiles(acc.price_hist, q, PRICE_LO, PRICE_HI)),
+            grid(sketch_quantiles(acc.price_sketch, sk.values(), q)),
             "1",
             "quantile of the path's mean producer price rise over the horizon",
-            method=f"histogram sketch, exact to one bin width {(PRICE_HI - PRICE_LO) / PRICE_BINS:g}",
+            method=f"log-bucketed sketch: within a relative {sk.relative_accuracy:g} of the sample's own order statistic",
         ),
         "weeks_to_recover_median": _var(
             rs,
@@ -266,10 +424,6 @@ def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, hori
             "1",
             "share of the paths with a plant halt whose output is no longer input-constrained by the horizon's end",
         ),
-        "tariff_revenue_mean": _var(("region",), acc.revenue_sum / FIXED_POINT / n_, unit, "expected extra tariff revenue collected by each importing region"),
-        "price_cost_mean": _var(
-            ("region",), acc.price_cost_sum / FIXED_POINT / n_, unit, "expected extra cost of higher delivered prices (tariffs included) to each region's buyers"
-        ),
     }
     if labels is not None and labels.enabled:
         out["regime_occupancy"] = _var(("model_week", "regime"), acc.regime_weeks / n_, "1", "share of paths in each export-control regime, by week")
@@ -281,7 +435,7 @@ def _shock_outputs(acc: Accumulator, mrio: Mrio, count: int, q: np.ndarray, hori
     return out
 
 
-def _policy_outputs(acc: Accumulator, mrio: Mrio, count: int, policy_labels: Any) -> dict[str, xr.Variable]:
+def _policy_outputs(acc: Accumulator, mrio: Mrio, count: int, policy_labels: Any, cost_mean: np.ndarray, released_mean: np.ndarray) -> dict[str, xr.Variable]:
     """The allied levers' costs, reserve releases and coalition participation."""
     unit = mrio.unit
     n_ = max(count, 1)
@@ -289,11 +443,11 @@ def _policy_outputs(acc: Accumulator, mrio: Mrio, count: int, policy_labels: Any
     return {
         "policy_cost_mean": _var(
             ("cost_component",),
-            acc.cost_sum / FIXED_POINT / n_,
+            cost_mean,
             unit,
             "expected public cost of the allied levers over the horizon, by component (stress.policy.levers)",
         ),
-        "released_mean": _var(("region",), acc.released_sum / FIXED_POINT / n_, unit, "expected public reserves released into each region's stocks"),
+        "released_mean": _var(("region",), released_mean, unit, "expected public reserves released into each region's stocks"),
         "joined_probability": _var(
             ("region",),
             np.where([r in members for r in mrio.regions], acc.joined / n_, np.nan),
@@ -335,6 +489,9 @@ def write_atomic(ds: xr.Dataset | xr.DataTree, path: Path, *, encoding: dict | N
         raise InputError(field, str(path.parent), f"a writable folder ({exc.strerror})") from None
     os.close(fd)
     try:
+        if encoding is None and isinstance(ds, xr.Dataset):
+            # compressed: the sketches are mostly zeros
+            encoding = {k: {"zlib": True, "complevel": 4} for k, v in ds.data_vars.items() if v.dtype.kind in "iuf" and v.size > 1000}
         ds.to_netcdf(tmp, engine="netcdf4", **({} if encoding is None else {"encoding": encoding}))
         umask = os.umask(0)
         os.umask(umask)
