@@ -161,7 +161,26 @@ def mean_se(s1: Fraction, s2: Fraction, n: int) -> tuple[float, float]:
     if n < 2:
         return mean, math.nan
     var = (n * s2 - s1 * s1) / (n * (n - 1))
-    return mean, math.sqrt(max(float(var / n), 0.0))
+    return mean, sqrt_fraction(var / n)
+
+
+def sqrt_fraction(v: Fraction) -> float:
+    """``sqrt(v)`` of a non-negative Fraction as float64: ``math.sqrt(float(v))`` where ``v`` is
+    a normal float64, else from an integer square root, since ``float(v)`` overflows (values
+    near 1e300 have variances near 1e600: ``float`` raised OverflowError) or underflows to 0
+    (values near 1e-300) while the square root itself is representable (to ~1 ulp)."""
+    if v <= 0:
+        return 0.0
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if math.isfinite(f) and f >= 2.2250738585072014e-308:
+        return math.sqrt(f)
+    p, q = v.numerator, v.denominator
+    k = 64 - (p.bit_length() - q.bit_length()) // 2  # about 64 significant bits in the root
+    num = (p << (2 * k)) // q if k >= 0 else p // (q << (-2 * k))
+    return math.ldexp(float(math.isqrt(num)), -k)
 
 
 def covariance(s_x: Fraction, s_y: Fraction, s_xy: Fraction, n: int) -> float:
