@@ -397,10 +397,14 @@ def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, leve
         take[:b] = 0
         take[b] = cdf[b] - (k - 1)
         m = N - k + 1
-        mean = float((take * values).sum() / m)
+        # sums over the buckets that hold tail values only, correctly rounded (fsum): the result
+        # does not depend on how the sketch was trimmed or padded (aligned with another run's)
+        nz = np.flatnonzero(take)
+        t, v = take[nz].astype(np.float64), values[nz]
+        mean = math.fsum(t * v) / m
         es[j] = mean
         if m >= 2:
-            s2 = float((take * (values - mean) ** 2).sum() / (m - 1))
+            s2 = math.fsum(t * (v - mean) ** 2) / (m - 1)
             se = math.sqrt((s2 + qj * (mean - var[j]) ** 2) / (N * max(1 - qj, 1.0 / N)))
             es_lo[j], es_hi[j] = mean - z * se, mean + z * se
     return TailStats(var, lo, hi, es, es_lo, es_hi)

@@ -118,6 +118,12 @@ def sample_dataset(
             sc[regions.index(r), sectors.index(s)] = sketch.add_numpy(sc[regions.index(r), sectors.index(s)], np.asarray(v, np.float64))
         data["loss_share_sketch"] = to_xarray(sc, sketch, ("region", "sector"), long_name="paths counted in each bucket of the quantile sketch of lost output as a share of baseline output")
         coords.update(region=("region", regions), sector=("sector", sectors))
+    if "loss_share_sketch" in data:  # one bucket axis for both sketches: the union of their ranges
+        a, b = xr.align(data["loss_sketch"], data["loss_share_sketch"], join="outer")
+        idx = np.asarray(a["bucket"].values)
+        data = {**data, "loss_sketch": a.fillna(0).astype(np.int64).assign_attrs(a.attrs), "loss_share_sketch": b.fillna(0).astype(np.int64).assign_attrs(b.attrs)}
+        for k in ("loss_sketch", "loss_share_sketch"):
+            data[k] = data[k].assign_coords(bucket_value=("bucket", sketch.values(idx), {"long_name": "representative value of the sketch bucket"}))
     ds = xr.Dataset(data, coords=coords)
     if halt_probability is not None:
         h = np.asarray(halt_probability, np.float64)
