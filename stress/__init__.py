@@ -22,9 +22,7 @@ def _register_accessor() -> None:
         import stress.results.accessor  # noqa: F401
         return
 
-    import importlib.abc
-
-    class _AfterXarray(importlib.abc.MetaPathFinder):
+    class _AfterXarray:  # a meta path finder (importlib.abc not imported: it costs ~30 ms)
         def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
             if fullname != "xarray":
                 return None
