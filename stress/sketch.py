@@ -8,7 +8,9 @@ chunk size, the vector width, the device count or the order of merges.
 integer mantissa ``|M| < 2^53`` (``frexp``) is split into two limbs, ``M = hi 2^26 + lo`` with
 ``0 <= lo < 2^26``, and each limb is added into the bin of its exponent ``e``. The host
 reassembles the bins with Python integers, so the sum of any number of finite float64 values is
-computed exactly (each bin holds ``2^36`` additions before int64 could overflow, 6.9e10 paths).
+computed exactly (subnormal ones included: the mantissa and exponent are read from the bits, since
+XLA flushes subnormals to zero in arithmetic). Every addition into a bin is below ``2^29`` in
+magnitude, so a bin holds ``2^34`` of them before int64 could overflow: 1.7e10 paths.
 Means and variances then come from exact sums of ``x`` and ``x^2``:
 ``N S2 - S1^2`` is exact integer arithmetic, so there is no cancellation however small the
 variance is against the mean (the squares are exact for float32 kernels; for float64 each carries
@@ -23,21 +25,46 @@ is 0. Any rank statistic read from the sketch (a quantile, an order statistic bo
 therefore within ``a`` of the exact order statistic of the sample, relatively, and exactly 0 where
 that order statistic is 0 (or below ``tiny`` in magnitude). Values beyond ``tiny g^n`` (``n``
 buckets a sign) are counted in the last bucket and flagged (:func:`sketch_overflow`).
+
+A value's bucket is decided against one table of bucket edges ``tiny g^b`` (float64), after a
+first guess from the logarithm, so that the JAX index (:meth:`Sketch.index`) and its NumPy twin
+(:meth:`Sketch.index_numpy`) give identical buckets even for values within an ulp of an edge
+(the two libraries' logarithms differ in the last bits).
+
+JAX is imported when a device function is first called, so reading sketches (NumPy) does not
+load it; the device functions need 64-bit types (``jax_enable_x64``, set by
+:func:`stress.runtime.setup`) and refuse to run without them.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass
 from fractions import Fraction
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 if TYPE_CHECKING:
+    import jax
     import xarray as xr
+
+
+def _jnp() -> Any:
+    """``jax.numpy``, imported on first use; refuses to run without 64-bit types (the counters
+    are int64 and the bucket index is computed in float64: without x64 JAX would silently use
+    int32 and float32)."""
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError(
+            "stress.sketch needs 64-bit JAX types: call jax.config.update('jax_enable_x64', True) "
+            "(stress.runtime.setup does) before using its device functions"
+        )
+    import jax.numpy as jnp
+
+    return jnp
 
 # ------------------------------------------------------------------------------------- exact sums
 
@@ -49,15 +76,29 @@ MANTISSA = 53
 
 def exact_empty(k: int) -> jax.Array:
     """Zero exact sums of ``k`` columns, shape ``(k, 2, EXP_BINS)`` int64."""
+    jnp = _jnp()
     return jnp.zeros((k, 2, EXP_BINS), jnp.int64)
 
 
 def _split(values: jax.Array, keep: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``x = (hi 2^26 + lo) 2^(e - 53)`` with integers ``hi`` (signed, ``|hi| <= 2^27``) and
-    ``0 <= lo < 2^26`` (``frexp``; exact for every finite float64)."""
-    x = jnp.where(keep & jnp.isfinite(values), values, 0.0)
-    m, e = jnp.frexp(x)  # x = m 2^e, 0.5 <= |m| < 1 (m = e = 0 for x = 0)
-    M = (m * 2.0**MANTISSA).astype(jnp.int64)  # exact: |m| 2^53 < 2^53
+    ``0 <= lo < 2^26``, exact for every finite float64.
+
+    The integer mantissa ``M`` (``|M| < 2^53``) and exponent are read from the IEEE bits, not
+    with ``frexp``: XLA flushes subnormals to zero on CPU and GPU, and its ``frexp`` returns
+    wrong exponents for them (``frexp(1e-310)`` gave ``(0.5, -1074)``). Subnormals keep an
+    unnormalised ``M < 2^52`` with ``e = -1021``; 0 gives ``M = 0``."""
+    jnp = _jnp()
+    from jax import lax
+
+    x = jnp.where(keep & jnp.isfinite(values), values, 0.0)  # a select: subnormals pass unflushed
+    bits = lax.bitcast_convert_type(x, jnp.int64)
+    field = jnp.bitwise_and(jnp.right_shift(bits, 52), 0x7FF)  # biased exponent (0: zero or subnormal)
+    frac = jnp.bitwise_and(bits, (1 << 52) - 1)
+    normal = field > 0
+    mag = jnp.where(normal, jnp.bitwise_or(frac, 1 << 52), frac)
+    M = jnp.where(bits < 0, -mag, mag)  # x = M 2^(e - 53)
+    e = jnp.where(normal, field - 1022, -1021)
     hi = jnp.right_shift(M, LIMB)  # floor division by 2^26
     return hi, M - jnp.left_shift(hi, LIMB), e.astype(jnp.int32)
 
@@ -65,6 +106,7 @@ def _split(values: jax.Array, keep: jax.Array) -> tuple[jax.Array, jax.Array, ja
 def _add_term(bins: jax.Array, col: jax.Array, k: jax.Array, T: jax.Array) -> jax.Array:
     """Add integers ``T`` (``|T| < 2^55``) worth ``T 2^(k - EXP_SHIFT)``, split into the two limbs
     of bin ``k`` (each addition below ``2^29`` in magnitude: ``2^34`` of them fit in int64)."""
+    jnp = _jnp()
     t1 = jnp.right_shift(T, LIMB)
     return bins.at[col, 0, k].add(t1).at[col, 1, k].add(T - jnp.left_shift(t1, LIMB))
 
@@ -73,7 +115,9 @@ def exact_add(bins: jax.Array, values: jax.Array, weights: jax.Array, other: jax
     """Add ``values`` ``(B, k)`` of the rows whose ``weights`` ``(B,)`` are positive to ``bins``
     ``(k, 2, EXP_BINS)``; with ``other`` ``(B, k)``, add the exact products ``values * other``
     instead (``other = values`` for the squares). Non-finite values of weighted rows are added as
-    0 (callers exclude crashed paths through ``weights``)."""
+    0 (callers exclude crashed paths through ``weights``). float32 values are converted to
+    float64 exactly, except float32 subnormals (below 1.2e-38), which XLA flushes to 0."""
+    jnp = _jnp()
     keep = (weights > 0)[:, None]
     x = jnp.asarray(values).astype(jnp.float64)
     col = jnp.broadcast_to(jnp.arange(x.shape[1])[None, :], x.shape)
@@ -117,7 +161,26 @@ def mean_se(s1: Fraction, s2: Fraction, n: int) -> tuple[float, float]:
     if n < 2:
         return mean, math.nan
     var = (n * s2 - s1 * s1) / (n * (n - 1))
-    return mean, math.sqrt(max(float(var / n), 0.0))
+    return mean, sqrt_fraction(var / n)
+
+
+def sqrt_fraction(v: Fraction) -> float:
+    """``sqrt(v)`` of a non-negative Fraction as float64: ``math.sqrt(float(v))`` where ``v`` is
+    a normal float64, else from an integer square root, since ``float(v)`` overflows (values
+    near 1e300 have variances near 1e600: ``float`` raised OverflowError) or underflows to 0
+    (values near 1e-300) while the square root itself is representable (to ~1 ulp)."""
+    if v <= 0:
+        return 0.0
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if math.isfinite(f) and f >= 2.2250738585072014e-308:
+        return math.sqrt(f)
+    p, q = v.numerator, v.denominator
+    k = 64 - (p.bit_length() - q.bit_length()) // 2  # about 64 significant bits in the root
+    num = (p << (2 * k)) // q if k >= 0 else p // (q << (-2 * k))
+    return math.ldexp(float(math.isqrt(num)), -k)
 
 
 def covariance(s_x: Fraction, s_y: Fraction, s_xy: Fraction, n: int) -> float:
@@ -155,20 +218,59 @@ class Sketch:
         return 2 * self.n + 1
 
     def empty(self, *shape: int) -> jax.Array:
+        jnp = _jnp()
         return jnp.zeros((*shape, self.width), jnp.int64)
 
+    @functools.cached_property
+    def edges(self) -> np.ndarray:
+        """Lower edges ``tiny g^b`` of the buckets of each sign, ``b = 0 .. n`` (float64; the last
+        is the top of bucket ``n - 1``). A value ``|x|`` falls in bucket ``b`` exactly when
+        ``edges[b] <= |x| < edges[b + 1]``."""
+        return self.tiny * np.power(self.gamma, np.arange(self.n + 1, dtype=np.float64))
+
+    def _index(self, xp: Any, x: Any) -> Any:
+        """The bucket index with array module ``xp`` (``jax.numpy`` or ``numpy``): a first guess
+        from the logarithm (whose error is ~1e-12 of a bucket), corrected by one step against
+        :attr:`edges`, so that both modules give the same bucket however their logarithms round."""
+        ax = xp.abs(x)
+        pos = ax >= self.tiny  # False for NaN: the zero bucket
+        lg = xp.log(xp.where(pos, ax, self.tiny) / self.tiny) / math.log(self.gamma)
+        b = xp.clip(xp.floor(lg), 0, self.n - 1).astype(xp.int32)
+        edges = xp.asarray(self.edges)
+        b = b - (ax < edges[b]).astype(xp.int32) + (ax >= edges[b + 1]).astype(xp.int32)
+        b = xp.clip(b, 0, self.n - 1)
+        return xp.where(pos, xp.where(x > 0, self.n + 1 + b, self.n - 1 - b), self.n).astype(xp.int32)
+
     def index(self, x: jax.Array) -> jax.Array:
-        """Bucket (0 .. width - 1, ascending in value) of each value (computed in float64)."""
-        x = jnp.asarray(x).astype(jnp.float64)
-        ax = jnp.abs(x)
-        b = jnp.floor(jnp.log(jnp.maximum(ax, self.tiny) / self.tiny) / math.log(self.gamma))
-        b = jnp.clip(b, 0, self.n - 1).astype(jnp.int32)
-        return jnp.where(ax < self.tiny, self.n, jnp.where(x > 0, self.n + 1 + b, self.n - 1 - b)).astype(jnp.int32)
+        """Bucket (0 .. width - 1, ascending in value) of each value (computed in float64): the
+        ``b`` with ``edges[b] <= |x| < edges[b + 1]`` of its sign, the zero bucket for ``|x| <
+        tiny`` or NaN, the last bucket of its sign beyond ``edges[n]``."""
+        jnp = _jnp()
+        return self._index(jnp, jnp.asarray(x).astype(jnp.float64))
+
+    def index_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`index` in NumPy, bucket for bucket (both decide against :attr:`edges`)."""
+        return self._index(np, np.asarray(x, np.float64))
+
+    def add_numpy(self, counts: np.ndarray, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`add` in NumPy (``np.add.at``): a new counts array ``(*S, width)`` with ``values``
+        ``(B, *S)`` of the rows whose ``weights`` ``(B,)`` are 1 (all rows without ``weights``)
+        added; non-finite values of weighted rows go to the zero bucket, as in :meth:`add`."""
+        x = np.asarray(values, np.float64)
+        w = np.ones(x.shape[0], np.int64) if weights is None else np.asarray(weights).astype(np.int64)
+        w = np.broadcast_to(w.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape)
+        idx = self.index_numpy(np.where(np.isfinite(x), x, 0.0))
+        lead = np.meshgrid(*[np.arange(s) for s in x.shape[1:]], indexing="ij")
+        lead = [np.broadcast_to(g[None], x.shape) for g in lead]
+        out = np.array(counts, np.int64, copy=True)
+        np.add.at(out, (*lead, idx), w)
+        return out
 
     def add(self, counts: jax.Array, values: jax.Array, weights: jax.Array) -> jax.Array:
         """Count ``values`` ``(B, *S)`` of the rows whose ``weights`` ``(B,)`` are 1 into ``counts``
         ``(*S, width)``. Non-finite values of weighted rows go to the zero bucket (callers
         exclude crashed paths through ``weights``)."""
+        jnp = _jnp()
         x = jnp.asarray(values)
         w = jnp.broadcast_to(weights.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape).astype(jnp.int64)
         x = jnp.where(jnp.isfinite(x), x, 0)
@@ -228,9 +330,12 @@ def order_ranks(n: int, q: float, level: float = 0.95) -> tuple[int | None, int 
 
 
 def quantile_rank(n: int, q: float) -> int:
-    """Rank (1-based) of the ``q`` quantile by the inverted empirical CDF (numpy's
-    ``method="inverted_cdf"``): ``max(ceil(n q), 1)``."""
-    return max(int(math.ceil(n * q - 1e-12 * n)), 1) if q > 0 else 1
+    """Rank (1-based) of the ``q`` quantile by the inverted empirical CDF, as numpy's
+    ``method="inverted_cdf"`` and :func:`stress.results.dataset.tail_stats` take it:
+    ``ceil(n q)`` with ``n q`` rounded to float64, within ``1 .. n``. (``q = 0.07, n = 100``:
+    ``n q = 7.000000000000001``, rank 8, as numpy; a tolerance that gave 7 disagreed with the
+    raw-value statistics by one rank.)"""
+    return min(max(int(math.ceil(float(n) * float(q))), 1), max(n, 1))
 
 
 def rank_values(counts: np.ndarray, values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -297,10 +402,14 @@ def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, leve
         take[:b] = 0
         take[b] = cdf[b] - (k - 1)
         m = N - k + 1
-        mean = float((take * values).sum() / m)
+        # sums over the buckets that hold tail values only, correctly rounded (fsum): the result
+        # does not depend on how the sketch was trimmed or padded (aligned with another run's)
+        nz = np.flatnonzero(take)
+        t, v = take[nz].astype(np.float64), values[nz]
+        mean = math.fsum(t * v) / m
         es[j] = mean
         if m >= ES_MIN_TAIL:
-            s2 = float((take * (values - mean) ** 2).sum() / (m - 1))
+            s2 = math.fsum(t * (v - mean) ** 2) / (m - 1)
             se = math.sqrt((s2 + qj * (mean - var[j]) ** 2) / (N * max(1 - qj, 1.0 / N)))
             es_lo[j], es_hi[j] = mean - z * se, mean + z * se
     return TailStats(var, lo, hi, es, es_lo, es_hi)
