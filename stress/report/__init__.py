@@ -70,7 +70,7 @@ def load(path: Path) -> xr.Dataset:
     """Open and fully read a result file; a file that is not netCDF, or not one of ours, is an
     :class:`InputError` naming what is missing."""
     try:
-        with xr.open_dataset(path) as ds:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
             ds = ds.load()
     except Exception as exc:  # noqa: BLE001 - any reader failure is bad input here
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -312,7 +312,10 @@ def _assumptions(ds: xr.Dataset, cfg: dict, cfg_text: str) -> dict:
     items.append(("World (input-output table)", str(_attr(ds, "world", "")) or "not recorded"))
     items.append(("Horizon", f"{_attr(ds, 'horizon_days', '?')} days"))
     items.append(("Other shock channels switched on", ", ".join(on_shocks) or "none"))
-    items.append(("Allied levers switched on", ", ".join(on_levers) or str(_attr(ds, "policies", "")) or "none"))
+    if "policy" in ds.coords:  # the reference of a comparison
+        items.append(("Policies compared", str(_attr(ds, "policies", "")) or ", ".join(map(str, np.atleast_1d(ds["policy"].values)))))
+    else:
+        items.append(("Allied levers switched on", ", ".join(on_levers) or str(_attr(ds, "policies", "")) or "none"))
     items.append(
         ("Halt", f"a plant halt is output cut by missing inputs by more than {pct(_f(_attr(ds, 'constraint_threshold', np.nan)), 0)} of what demand and capacity allow")
     )
@@ -415,6 +418,9 @@ def _policy(ds: xr.Dataset, unit: str) -> dict | None:
         cost, cost_se = g("total_cost_mean", p), g("total_cost_se", p)
         per = g("loss_avoided_per_dollar", p)
         signif = np.isfinite(ds_) and abs(dv) >= 1.96 * ds_
+        if p == pols[0]:
+            rows.append({"policy": p, "delta": "—", "delta_iv": "—", "es": "—", "cost": money(cost) if np.isfinite(cost) else "—", "capital": "—", "per": "—", "verdict": "reference", "dv": 0.0, "se": np.nan})
+            continue
         rows.append(
             {
                 "policy": p,

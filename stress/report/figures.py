@@ -70,7 +70,7 @@ def money(x: float) -> str:
     return f"{x:,.3g}"
 
 
-_money_fmt = FuncFormatter(lambda v, _: money(v))
+_money_fmt = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else money(v))
 
 
 def level_label(q: float) -> str:
@@ -111,9 +111,8 @@ def loss_distribution(counts: np.ndarray, values: np.ndarray, unit: str, var: di
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=8)
-        if nonpos > 0:
-            ax.text(0.99, 0.97, f"{nonpos:.1%} of paths: no loss\n(not on the log axis)", transform=ax.transAxes, ha="right", va="top", fontsize=8.5, color=GREY)
-        ax.set_title(f"Distribution of the {what} ({int(total):,} paths)", fontsize=11)
+        note = f"; {nonpos:.1%} with no loss (not on the log axis)" if nonpos > 0 else ""
+        ax.set_title(f"Distribution of the {what}\n{int(total):,} paths{note}", fontsize=10.5)
     return to_img(fig, f"Histogram of {what} across paths, {unit}")
 
 
