@@ -619,6 +619,7 @@ def build_context(full: xr.Dataset, source: Path) -> dict[str, Any]:
         "missing": missing,
         "provenance": _provenance(full, source),
         "halt_week": MAIN_HALT_WEEK,
+        "frequency": f"{_f(full.attrs['frequency_per_year']):g}" if np.isfinite(_f(full.attrs.get("frequency_per_year", np.nan))) else "",
         "fan_panels": FAN_PANELS,
     }
 
