@@ -417,7 +417,7 @@ def _policy(ds: xr.Dataset, unit: str) -> dict | None:
         es, es_se = g("delta_value_added_loss_es99", p), g("delta_value_added_loss_es99_se", p)
         cost, cost_se = g("total_cost_mean", p), g("total_cost_se", p)
         per = g("loss_avoided_per_dollar", p)
-        signif = np.isfinite(ds_) and abs(dv) >= 1.96 * ds_
+        signif = np.isfinite(ds_) and ds_ > 0 and abs(dv) >= 1.96 * ds_
         if p == pols[0]:
             rows.append({"policy": p, "delta": "—", "delta_iv": "—", "es": "—", "cost": money(cost) if np.isfinite(cost) else "—", "capital": "—", "per": "—", "verdict": "reference", "dv": 0.0, "se": np.nan})
             continue
@@ -427,10 +427,10 @@ def _policy(ds: xr.Dataset, unit: str) -> dict | None:
                 "delta": f"{'+' if dv > 0 else ''}{money(dv)}",
                 "delta_iv": f"{money(dv - 1.96 * ds_)} – {money(dv + 1.96 * ds_)}" if np.isfinite(ds_) else TOO_FEW,
                 "es": (f"{'+' if es > 0 else ''}{money(es)}" + (f" ± {money(1.96 * es_se)}" if np.isfinite(es_se) else "")) if np.isfinite(es) else "—",
-                "cost": (money(cost) + (f" ± {money(cost_se)}" if np.isfinite(cost_se) and cost_se > 0 else "")) if np.isfinite(cost) else "—",
+                "cost": (money(cost) + (f" ± {money(cost_se)}" if np.isfinite(cost_se) and cost_se > 1e-6 * abs(cost) else "")) if np.isfinite(cost) else "—",
                 "capital": money(g("capital_committed_mean", p)) if "capital_committed_mean" in ds else "—",
                 "per": f"{per:,.3g}" if np.isfinite(per) else "—",
-                "verdict": "reference" if p == pols[0] else ("reduces the loss" if signif and dv < 0 else "increases the loss" if signif else "no clear change"),
+                "verdict": "no change" if dv == 0 else "reduces the loss" if signif and dv < 0 else "increases the loss" if signif else "no clear change",
                 "dv": dv,
                 "se": ds_,
             }

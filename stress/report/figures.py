@@ -378,6 +378,6 @@ def policy_chart(policies: list[str], delta: np.ndarray, se: np.ndarray, unit: s
         ax.set_yticks(y, policies)
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_formatter(_money_fmt)
-        ax.set_xlabel(f"change in expected world value-added loss vs {reference}, {unit}")
+        ax.set_xlabel(f"change against {reference}, {unit}")
         ax.set_title("Policies: change in expected world value-added loss (95 % paired interval)", fontsize=11)
     return to_img(fig, "Change in expected world value-added loss by policy with 95 % paired intervals")
