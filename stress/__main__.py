@@ -29,6 +29,9 @@ commands:
   backtest   replay the April 2025 controls; writes backtest.nc with predictive percentiles
   compare    the same paths under each of policies=[none,...] (the first is the reference);
              writes compare.nc with paired differences, tail risk, halts and costs
+  report     python -m stress report RUN_DIR [--output FILE]: one self-contained HTML risk
+             report from a run's results.nc or compare.nc (default RUN_DIR/report.html);
+             report=true on run or compare writes it at the end of the job
 
 examples:
   python -m stress run +scenario=full_cutoff
@@ -38,6 +41,8 @@ examples:
   python -m stress backtest sampler.n_paths=4096
   python -m stress compare +scenario=full_cutoff policies=[none,joint_stockpile,price_floor,defence_priority]
   python -m stress compare +scenario=full_cutoff policies=[none,joint_stockpile+price_floor] sampler.n_paths=4096
+  python -m stress run +scenario=full_cutoff report=true
+  python -m stress report outputs/run/2026-01-01_12-00-00_full_cutoff_1a2b3c4d
 """
 
 GROUPS = ("world", "model", "sampler", "shock", "scenario", "calibration", "policy")
@@ -230,11 +235,16 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         sys.exit(0 if args else 2)
     command, rest = args[0], args[1:]
+    if command == "report":  # no Hydra: a positional folder and --output
+        from stress import report
+
+        report.main(rest)
+        return
     from stress import cli
 
     if command not in cli.COMMANDS:
         print(
-            f"stress: error: unknown command {command!r}; allowed: {', '.join(cli.COMMANDS)} (see python -m stress --help)", file=sys.stderr
+            f"stress: error: unknown command {command!r}; allowed: {', '.join([*cli.COMMANDS, 'report'])} (see python -m stress --help)", file=sys.stderr
         )
         sys.exit(2)
     if command == "backtest":

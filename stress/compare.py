@@ -202,6 +202,10 @@ def run(entries: list[tuple[str, Config, str]], run_dir: Path, *, overrides: lis
     print_comparison(ds)
     print(f"wall time {time.perf_counter() - t0:.1f} s for {len(entries)} policies")
     print(f"comparison: {path.resolve()}")
+    if entries[0][1].report:
+        from stress.report import write_report
+
+        print(f"report: {write_report(path).resolve()}")
     return path
 
 

@@ -585,6 +585,7 @@ class Config:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     policies: list[str] = field(default_factory=lambda: ["none"])  # python -m stress compare: the first is the reference
     compare: CompareConfig = field(default_factory=CompareConfig)
+    report: bool = False  # run / compare: also write report.html (python -m stress report) next to the results
 
 
 def register() -> None:

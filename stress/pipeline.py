@@ -366,6 +366,10 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     print_summary(ds, top_n=cfg.metrics.top_n)
     print(f"wall time {out.wall:.1f} s ({res.run_seconds:.1f} s in the engine, {res.n_chunks} chunks)")
     print(f"results: {path.resolve()}")
+    if cfg.report:
+        from stress.report import write_report
+
+        print(f"report: {write_report(path).resolve()}")
     return path
 
 
