@@ -351,6 +351,20 @@ def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides:
         d.attrs = {}
         per.append(d)
     ds = xr.concat(per, dim=xr.DataArray(labels, dims="policy", name="policy"), data_vars="all", coords="minimal", compat="override", join="outer", combine_attrs="drop")
+    # concat drops each variable's attributes: restore units, long names and the sketch layout
+    for r in runs:
+        for k, v in r.ds.variables.items():
+            if k in ds.variables and not ds[k].attrs:
+                ds[k].attrs.update(v.attrs)
+    if "bucket" in ds.dims:
+        from stress.sketch import Sketch
+
+        # the runs' sketches aligned on the bucket index: a bucket a run did not use holds 0 paths
+        for k in ("loss_sketch", "loss_share_sketch"):
+            if k in ds:
+                ds[k] = ds[k].fillna(0).astype(np.int64).assign_attrs(runs[0].ds[k].attrs)
+        sk = Sketch.from_attrs(runs[0].ds["loss_sketch"].attrs)
+        ds = ds.assign_coords(bucket_value=("bucket", sk.values(ds["bucket"].values), runs[0].ds["bucket_value"].attrs))
     for k in varying:
         vals = [r.ds.attrs.get(k, "") for r in runs]
         if all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in vals):

@@ -386,12 +386,21 @@ class Metrics:
         path_ids = jnp.zeros((B,), jnp.int32) if path_ids is None else path_ids
         cp = jnp.asarray(self.checkpoints, path_ids.dtype)
         seg = jnp.clip(jnp.searchsorted(cp, path_ids, side="right"), 0, len(self.checkpoints) - 1)  # (B,)
-        conv_sums = acc.conv_sums
-        conv_sketch = acc.conv_sketch
-        for k in range(len(self.checkpoints)):
-            wk = w * (seg == k)
-            conv_sums = conv_sums.at[k].set(jnp.concatenate([exact_add(conv_sums[k, :2], world, wk), exact_add(conv_sums[k, 2:], world, wk, world)]))
-            conv_sketch = conv_sketch.at[k].set(self.sketch.add(conv_sketch[k], world, wk))
+        # each path counts in the segment of its id: (B, P, 2) values, weighted in their segment only
+        P = len(self.checkpoints)
+        wseg = w[:, None] * (seg[:, None] == jnp.arange(P)[None, :])  # (B, P)
+        vals = jnp.broadcast_to(world[:, None, :], (B, P, 2))
+        wts = jnp.broadcast_to(wseg[:, :, None], (B, P, 2))
+        E = acc.conv_sums.shape[-2:]
+        flat_sums = lambda part: acc.conv_sums[:, part].reshape(P * 2, *E)  # noqa: E731
+        conv_sums = jnp.concatenate(
+            [
+                exact_add(flat_sums(slice(0, 2)), vals.reshape(B, P * 2), wts.reshape(B, P * 2)).reshape(P, 2, *E),
+                exact_add(flat_sums(slice(2, 4)), vals.reshape(B, P * 2), wts.reshape(B, P * 2), vals.reshape(B, P * 2)).reshape(P, 2, *E),
+            ],
+            axis=1,
+        )
+        conv_sketch = self.sketch.add(acc.conv_sketch, vals, wts)
         ls = acc.loss_sums
         K = losses.shape[1]
         ls = jnp.concatenate(

@@ -112,13 +112,13 @@ def _add_term(bins: jax.Array, col: jax.Array, k: jax.Array, T: jax.Array) -> ja
 
 
 def exact_add(bins: jax.Array, values: jax.Array, weights: jax.Array, other: jax.Array | None = None) -> jax.Array:
-    """Add ``values`` ``(B, k)`` of the rows whose ``weights`` ``(B,)`` are positive to ``bins``
-    ``(k, 2, EXP_BINS)``; with ``other`` ``(B, k)``, add the exact products ``values * other``
+    """Add ``values`` ``(B, k)`` of the rows whose ``weights`` ``(B,)`` (or entries whose weights
+    ``(B, k)``) are positive to ``bins`` ``(k, 2, EXP_BINS)``; with ``other`` ``(B, k)``, add the exact products ``values * other``
     instead (``other = values`` for the squares). Non-finite values of weighted rows are added as
     0 (callers exclude crashed paths through ``weights``). float32 values are converted to
     float64 exactly, except float32 subnormals (below 1.2e-38), which XLA flushes to 0."""
     jnp = _jnp()
-    keep = (weights > 0)[:, None]
+    keep = weights > 0 if weights.ndim == 2 else (weights > 0)[:, None]
     x = jnp.asarray(values).astype(jnp.float64)
     col = jnp.broadcast_to(jnp.arange(x.shape[1])[None, :], x.shape)
     hx, lx, ex = _split(x, keep)
@@ -267,12 +267,13 @@ class Sketch:
         return out
 
     def add(self, counts: jax.Array, values: jax.Array, weights: jax.Array) -> jax.Array:
-        """Count ``values`` ``(B, *S)`` of the rows whose ``weights`` ``(B,)`` are 1 into ``counts``
-        ``(*S, width)``. Non-finite values of weighted rows go to the zero bucket (callers
-        exclude crashed paths through ``weights``)."""
+        """Count ``values`` ``(B, *S)`` of the rows whose ``weights`` ``(B,)`` (or entries whose
+        weights ``(B, *S)``) are 1 into ``counts`` ``(*S, width)``. Non-finite values of weighted
+        rows go to the zero bucket (callers exclude crashed paths through ``weights``)."""
         jnp = _jnp()
         x = jnp.asarray(values)
-        w = jnp.broadcast_to(weights.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape).astype(jnp.int64)
+        w = weights if weights.ndim == x.ndim else weights.reshape((-1,) + (1,) * (x.ndim - 1))
+        w = jnp.broadcast_to(w, x.shape).astype(jnp.int64)
         x = jnp.where(jnp.isfinite(x), x, 0)
         idx = self.index(x)
         lead = jnp.meshgrid(*[jnp.arange(s) for s in x.shape[1:]], indexing="ij")

@@ -135,8 +135,11 @@ def test_tail_statistics_follow_the_raw_values_within_the_accuracy():
 def test_all_zero_sample_gives_exact_zeros():
     c = jax_counts(np.zeros(300))
     st = tail_from_sketch(c, SK.values(), np.array([0.5, 0.9, 0.99]))
-    for f in (st.quantile, st.lower, st.es, st.es_lower, st.es_upper):
+    for f in (st.quantile, st.lower, st.es):
         assert np.all(f == 0.0), f
+    # ES intervals: exactly 0 with enough tail paths; NaN with 3 (fewer than ES_MIN_TAIL)
+    for f in (st.es_lower, st.es_upper):
+        assert np.all(f[:2] == 0.0) and np.isnan(f[2]), f
     # with 300 paths no rank gives a 97.5 % upper bound of the 0.99 quantile (P(B <= 299) = 0.95)
     assert np.all(st.upper[:2] == 0.0) and np.isnan(st.upper[2])
     assert exceedance(c, SK.values(), 0.0) == 0.0

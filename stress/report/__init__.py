@@ -381,10 +381,22 @@ def _drivers(ds: xr.Dataset) -> dict | None:
         err = None if tail_se is None else np.where(scale > 0, 1.96 * tail_se / scale, np.nan)
     names = [str(d) for d in ds["driver"].values]
     units = [str(u) for u in ds["driver_units"].values] if "driver_units" in ds.coords else [""] * len(names)
-    labels = [f"{n} ({u})" if u and u != "1" else n for n, u in zip(names, units, strict=True)]
-    order = np.argsort(-np.abs(np.nan_to_num(shift)), kind="stable")
+    about = [str(u) for u in ds["driver_description"].values] if "driver_description" in ds.coords else [""] * len(names)
     s1 = np.asarray(ds["driver_sensitivity"].values, float) if "driver_sensitivity" in ds else None
     s1c = np.asarray(ds["driver_sensitivity_conf"].values, float) if "driver_sensitivity_conf" in ds else None
+    # a driver that does not vary in this scenario explains nothing: listed apart, not charted
+    varies = np.isfinite(scale) & (scale > 0)
+    constant = [n for n, v in zip(names, varies, strict=True) if not v]
+    keep = np.flatnonzero(varies)
+    if keep.size == 0:
+        return None
+    names, units, about = [names[i] for i in keep], [units[i] for i in keep], [about[i] for i in keep]
+    mean, tail, shift = mean[keep], tail[keep], shift[keep]
+    err = None if err is None else err[keep]
+    s1 = None if s1 is None else s1[keep]
+    s1c = None if s1c is None else s1c[keep]
+    labels = [f"{n} ({u})" if u and u != "1" else n for n, u in zip(names, units, strict=True)]
+    order = np.argsort(-np.abs(np.nan_to_num(shift)), kind="stable")
     rows = []
     for i in order:
         u = "" if units[i] in ("", "1") else f" {units[i]}"
@@ -392,6 +404,7 @@ def _drivers(ds: xr.Dataset) -> dict | None:
         rows.append(
             {
                 "name": names[i],
+                "about": about[i],
                 "shift": float(np.nan_to_num(shift[i])),
                 "mean": f"{mean[i]:,.3g}{u}",
                 "tail": f"{tail[i]:,.3g}{u}",
@@ -400,7 +413,9 @@ def _drivers(ds: xr.Dataset) -> dict | None:
                 "text": f"its mean moves from {mean[i]:,.3g}{u} over all paths to {tail[i]:,.3g}{u} in the worst {100 * (1 - q):.3g} % ({how})",
             }
         )
-    return {"q": q, "labels": labels, "shift": shift, "err": err, "s1": s1, "s1c": s1c, "scaled": scaled, "rows": rows}
+    n_tail = int(ds["driver_tail_paths"].sel(quantile=q)) if "driver_tail_paths" in ds else None
+    n_sample = int(ds["attribution_paths"]) if "attribution_paths" in ds else None
+    return {"q": q, "labels": labels, "shift": shift, "err": err, "s1": s1, "s1c": s1c, "scaled": scaled, "rows": rows, "constant": constant, "n_tail": n_tail, "n_sample": n_sample}
 
 
 def _policy(ds: xr.Dataset, unit: str) -> dict | None:

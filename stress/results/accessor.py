@@ -305,10 +305,12 @@ class StressAccessor:
         with fewer than 10 tail paths (stress.sketch.ES_MIN_TAIL). Asymptotic: it undercovers with few tail paths or heavy
         tails.
 
-        >>> ds = sample_dataset({"value_added_loss/WORLD": np.zeros(50)})
+        >>> ds = sample_dataset({"value_added_loss/WORLD": np.zeros(200)})
         >>> iv = ds.stress.expected_shortfall_interval(0.9)
         >>> float(iv.lower), float(iv.expected_shortfall), float(iv.upper)
         (0.0, 0.0, 0.0)
+        >>> float(sample_dataset({"value_added_loss/WORLD": np.zeros(50)}).stress.expected_shortfall_interval(0.9).upper)  # 5 tail paths
+        nan
         """
         t, unit, a = self._tail(q, measure, share, level)
         what = f"{level:.0%} asymptotic normal bound of the expected shortfall (NaN: fewer than 10 tail paths)"
