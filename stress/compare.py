@@ -12,7 +12,7 @@ scalars (:meth:`stress.metrics.Metrics.scalar_names`), read by column name:
 - pairs: a path that crashed in either run is dropped from that pair (``pairs_dropped``);
 - ``Δ mean = mean(L_pol - L_ref)`` with the paired standard error ``sd(L_pol - L_ref) / sqrt(N)``
   (``ddof=1``) and, for contrast, the unpaired ``sqrt(var_ref / N + var_pol / N)``;
-- 99 % expected shortfall: the mean of the worst ``k = ceil(0.01 N)`` of the ``N`` paired
+- 99 % expected shortfall: the mean of the worst ``N - ceil(0.99 N) + 1`` of the ``N`` paired
   paths' losses, of each run, and its change; standard errors from a paired bootstrap:
   ``compare.bootstrap`` resamples (default 200) of the path ids with replacement, drawn once
   per comparison by ``numpy.random.default_rng(SeedSequence([sampler.seed, BOOTSTRAP_TAG]))``
@@ -58,12 +58,15 @@ SCOPE_WORLD = "WORLD"
 
 
 def es_tail_count(n: int, level: float = ES_LEVEL) -> int:
-    """Paths averaged in the expected shortfall: ``ceil((1 - level) n)``, at least 1."""
-    return max(1, math.ceil(round((1 - level) * n, 9)))
+    """Paths averaged in the expected shortfall: those at or beyond the value at risk's rank
+    ``k = ceil(level n)``, ``n - k + 1`` (the run's own ES, :func:`stress.sketch.tail_from_sketch`)."""
+    from stress.sketch import quantile_rank
+
+    return n - quantile_rank(n, level) + 1
 
 
 def expected_shortfall(values: np.ndarray, level: float = ES_LEVEL, axis: int = 0) -> np.ndarray:
-    """Mean of the worst (largest) ``ceil((1 - level) N)`` values along ``axis``."""
+    """Mean of the worst (largest) :func:`es_tail_count` values along ``axis``."""
     values = np.asarray(values, float)
     n = values.shape[axis]
     k = es_tail_count(n, level)
@@ -290,7 +293,7 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
         key_regions = [region_names[i] for i in order[:KEY_REGIONS]]
 
     ps, pr = ("policy", "scope"), ("policy", "region")
-    tail = f"mean of the worst ceil({1 - ES_LEVEL:.2f} N) of the N paired paths"
+    tail = f"mean of the worst N - ceil({ES_LEVEL:.2f} N) + 1 of the N paired paths (those at or beyond the VaR's rank)"
     boot = f"paired bootstrap over path ids, {n_boot} resamples, the same for every policy: numpy default_rng(SeedSequence([sampler.seed, {BOOTSTRAP_TAG:#x}]))"
     for w, st in stats.items():
         what = "lost value added" if w.startswith("value") else "lost output"
@@ -304,7 +307,7 @@ def statistics(runs: list[Any], labels: list[str], *, seed: int, n_boot: int, re
         out[f"delta_{w}_es99_se"] = (ps, st["es_delta_se"], {"units": unit, "long_name": f"standard error of the change in the 99 % expected shortfall of {what} ({boot})"})
     out["pairs_counted"] = (("policy",), counted, {"units": "1", "long_name": "paths in the comparison with the reference (crashed in neither run)"})
     out["pairs_dropped"] = (("policy",), dropped, {"units": "1", "long_name": "paths left out of the comparison: crashed in this run or in the reference"})
-    out["es99_tail_paths"] = (("policy",), n_tail, {"units": "1", "long_name": "paths averaged in the 99 % expected shortfall, ceil(0.01 N)"})
+    out["es99_tail_paths"] = (("policy",), n_tail, {"units": "1", "long_name": "paths averaged in the 99 % expected shortfall, N - ceil(0.99 N) + 1"})
     out["most_exposed_sector"] = (("region",), np.array(exposed, dtype=object), {"long_name": f"each region's sector with the highest probability of a first plant halt within {w8} weeks in the reference run"})
     out["halt_probability_most_exposed"] = (pr, halt, {"units": "1", "long_name": f"probability of a first plant halt within {w8} weeks of the region's most exposed sector (most_exposed_sector)", "week": w8})
     out["total_cost_mean"] = (("policy",), cost_mean, {"units": unit, "long_name": "expected cost of the policy over the horizon: mean over the paired paths of policy_cost/TOTAL (0 where the run has no such column)"})
@@ -351,9 +354,17 @@ def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides:
         d.attrs = {}
         per.append(d)
     ds = xr.concat(per, dim=xr.DataArray(labels, dims="policy", name="policy"), data_vars="all", coords="minimal", compat="override", join="outer", combine_attrs="drop")
-    # concat drops each variable's attributes: restore units, long names and the sketch layout
-    for r in runs:
-        for k, v in r.ds.variables.items():
+    for k in varying:
+        vals = [r.ds.attrs.get(k, "") for r in runs]
+        if all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in vals):
+            ds[f"run_{k}"] = ("policy", np.asarray(vals), {"long_name": f"per-policy run attribute {k}"})
+        else:
+            ds[f"run_{k}"] = ("policy", np.array([str(v) for v in vals], dtype=object), {"long_name": f"per-policy run attribute {k}"})
+    stats = statistics(runs, labels, seed=ref_cfg.sampler.seed, n_boot=compare.bootstrap, regions=compare.regions)
+    ds = xr.merge([ds, stats], combine_attrs="drop", compat="override", join="outer")
+    # concat and merge drop each variable's attributes: restore units, long names and the sketch layout
+    for src in (stats, *(r.ds for r in runs)):
+        for k, v in src.variables.items():
             if k in ds.variables and not ds[k].attrs:
                 ds[k].attrs.update(v.attrs)
     if "bucket" in ds.dims:
@@ -365,14 +376,6 @@ def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides:
                 ds[k] = ds[k].fillna(0).astype(np.int64).assign_attrs(runs[0].ds[k].attrs)
         sk = Sketch.from_attrs(runs[0].ds["loss_sketch"].attrs)
         ds = ds.assign_coords(bucket_value=("bucket", sk.values(ds["bucket"].values), runs[0].ds["bucket_value"].attrs))
-    for k in varying:
-        vals = [r.ds.attrs.get(k, "") for r in runs]
-        if all(isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) for v in vals):
-            ds[f"run_{k}"] = ("policy", np.asarray(vals), {"long_name": f"per-policy run attribute {k}"})
-        else:
-            ds[f"run_{k}"] = ("policy", np.array([str(v) for v in vals], dtype=object), {"long_name": f"per-policy run attribute {k}"})
-    stats = statistics(runs, labels, seed=ref_cfg.sampler.seed, n_boot=compare.bootstrap, regions=compare.regions)
-    ds = xr.merge([ds, stats], combine_attrs="drop", compat="override", join="outer")
     ds.attrs.update({k: netcdf_attr(v) for k, v in common.items()})
     ds.attrs.update(
         {
@@ -382,7 +385,7 @@ def build(runs: list[Any], entries: list[tuple[str, Config, str]], *, overrides:
             "overrides": " ".join(overrides),
             "bootstrap_resamples": compare.bootstrap,
             "bootstrap_seed": f"SeedSequence([{ref_cfg.sampler.seed}, {BOOTSTRAP_TAG:#x}]), the same resamples for every policy",
-            "es_estimator": f"mean of the worst ceil({1 - ES_LEVEL:.2f} N) losses of the N paths crashed in neither run",
+            "es_estimator": f"mean of the worst N - ceil({ES_LEVEL:.2f} N) + 1 losses of the N paths crashed in neither run (as the runs' expected_shortfall)",
             "key_regions": stats.attrs["key_regions"],
             "halt_week": stats.attrs["halt_week"],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -421,14 +424,14 @@ def _per_dollar(per: float, se: float, ns: bool) -> str:
 
 
 MIN_TAIL_PATHS = 5
-"""Fewer paths than this in the ES99 tail (ceil(0.01 N)) and the tail risk is flagged as thin."""
+"""Fewer paths than this in the ES99 tail (N - ceil(0.99 N) + 1) and the tail risk is flagged as thin."""
 
 
 def thin_tail(k: int) -> str:
     """The warning for an ES99 resting on ``k`` paths (empty when ``k`` is at least MIN_TAIL_PATHS)."""
     if k >= MIN_TAIL_PATHS:
         return ""
-    need = math.ceil(round((MIN_TAIL_PATHS - 1) / (1 - ES_LEVEL), 9)) + 1
+    need = math.ceil(round((MIN_TAIL_PATHS - 1) / (1 - ES_LEVEL), 9))  # N - ceil(0.99 N) + 1 >= 5 from N = 400
     return f"ES99 rests on {k} path{'s' if k != 1 else ''}: run more paths (at least {need} for {MIN_TAIL_PATHS} in the tail)"
 
 

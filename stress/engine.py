@@ -63,18 +63,20 @@ def run_chunk(
         summary = model.simulate(tab, par, dis, horizon, metrics)
         details = metrics.path_details(tables, summary, flow_base, horizon) if metrics.retain_paths else None
         costs = metrics.path_costs(tables, summary, pp.policy, horizon)
-        return summary, (metrics.path_scalars(tables, summary, pp.policy, horizon, costs), details, pp.info, pp.policy, costs, pp.drivers)
+        # per path, inside the vmap of fixed width: the sums behind them do not depend on the chunk size
+        losses = metrics.loss_measures(tables, summary)
+        return summary, (metrics.path_scalars(tables, summary, pp.policy, horizon, costs), details, pp.info, pp.policy, costs, pp.drivers, losses)
 
     # Paths are vectorised in groups of a fixed width, whatever the chunk size, so that XLA
     # compiles the same per-path arithmetic for every chunk size: results are bit-identical.
     groups = path_ids.reshape(-1, width)
-    summary, (scalars, details, info, policy, costs, drivers) = jax.lax.map(jax.vmap(one_path), groups)
+    summary, (scalars, details, info, policy, costs, drivers, losses) = jax.lax.map(jax.vmap(one_path), groups)
     flat = lambda a: a.reshape((a.shape[0] * a.shape[1], *a.shape[2:]))  # noqa: E731
     summary = jax.tree.map(flat, summary)
     details = None if details is None else jax.tree.map(flat, details)
     info = None if info is None else jax.tree.map(flat, info)
     policy = None if policy is None else jax.tree.map(flat, policy)
-    acc = metrics.accumulate(acc, tables, summary, mask, horizon, flow_base, info, policy, None if policy is None else flat(costs), path_ids)
+    acc = metrics.accumulate(acc, tables, summary, mask, horizon, flow_base, info, policy, None if policy is None else flat(costs), path_ids, flat(losses))
     return acc, (flat(scalars), flat(drivers)), details
 
 

@@ -54,7 +54,12 @@ COST_COMPONENTS = ("stockpile", "price_floor", "procurement", "allied_capacity",
 """Cost components of the allied levers (:mod:`stress.policy.levers`)."""
 FAN_BINS, FAN_HI = 300, 1.5
 """Histogram of each industry's weekly mean production as a share of baseline: 0.005 wide bins on
-``[0, 1.5]`` (values beyond in the edge bins)."""
+``[0, 1.5]`` (values beyond in the edge bins), and one more column (index ``FAN_BINS``) counting
+weeks exactly at baseline (an undisturbed week reads 1, not somewhere in its bin)."""
+NOISE_ULPS = 16
+"""A day's shortfall ``X0 - X`` below this many units in the last place of ``X0`` is rounding noise
+and counts as 0 (5e-7 of the day's output in float32, 4e-15 in float64: far below the sketches'
+relative accuracy and any reported digit)."""
 FIRST_CHECKPOINT = 64
 HEADLINE = ("value_added_loss/WORLD", "output_loss/WORLD")
 """The losses whose convergence with the number of paths is tracked."""
@@ -86,8 +91,8 @@ class Accumulator(NamedTuple):
     count: jax.Array  # () paths added
     share_sums: jax.Array  # (2n, 2, E) exact sums of r and r^2
     share_sketch: jax.Array  # (n, S) sketch of r
-    loss_sums: jax.Array  # (2K + 1, 2, E) exact sums of the K loss scalars, their squares, world x direct
-    loss_sketch: jax.Array  # (K, S) sketch of the loss scalars (K = 2R + 3: by region, world, direct)
+    loss_sums: jax.Array  # (2K + 1, 2, E) exact sums of the K loss measures, their squares, world x direct
+    loss_sketch: jax.Array  # (K, S) sketch of the loss measures (K = 2R + 3 + 2p: by region, world, direct, by sector)
     money_sums: jax.Array  # (3R + C, 2, E) exact sums of tariff revenue, price cost, released (by region), lever costs
     conv_sums: jax.Array  # (P, 4, 2, E) per checkpoint segment: exact sums of the headline losses and their squares
     conv_sketch: jax.Array  # (P, 2, S) per checkpoint segment: sketch of the headline losses
@@ -99,7 +104,7 @@ class Accumulator(NamedTuple):
     halt_before_supply: jax.Array  # (n,) paths whose first halt comes before the restricted supply is restored
     price_sketch: jax.Array  # (n, S) sketch of the path's mean price rise
     price_sum: jax.Array  # (n,) sum of the mean price rise, fixed point
-    fan: jax.Array  # (W', n, FAN_BINS) counts of the weekly mean production share
+    fan: jax.Array  # (W', n, FAN_BINS + 1) counts of the weekly mean production share; last: exactly 1
     fan_sum: jax.Array  # (W', n) sum of the weekly mean production share, fixed point
     regime_weeks: jax.Array  # (W', G) paths in each regime by week (shock modules; W' = horizon // 7 + 1)
     tariff_weeks: jax.Array  # (W', K) paths at each tariff level by week
@@ -108,15 +113,17 @@ class Accumulator(NamedTuple):
     crashed: jax.Array  # () paths whose stocks went negative
 
 
+SEGMENT_BOUNDS = tuple(FIRST_CHECKPOINT * 2**k for k in range(25))  # up to 2^30: path ids are int32
+"""Path ids are grouped in segments ``[0, 64), [64, 128), [128, 256), ..., [2^30, 2^31)``; the
+accumulator adds each path's headline losses to its segment's sums and sketch, so the estimates
+from the paths below any checkpoint are sums over the first segments, whatever the run's size."""
+N_SEGMENTS = len(SEGMENT_BOUNDS) + 1
+
+
 def checkpoints(n_paths: int) -> tuple[int, ...]:
     """Path counts at which the convergence of the headline estimates is reported: 64, 128, ...
     below ``n_paths``, and ``n_paths`` (the paths with ids below each)."""
-    out = []
-    c = FIRST_CHECKPOINT
-    while c < n_paths:
-        out.append(c)
-        c *= 2
-    return (*out, n_paths)
+    return (*(c for c in SEGMENT_BOUNDS if c < n_paths), n_paths)
 
 
 def model_weeks(horizon: int) -> int:
@@ -132,7 +139,6 @@ class Metrics:
     halt_threshold: float = 0.5
     constraint_threshold: float = 0.01
     sketch: Sketch = Sketch()
-    checkpoints: tuple[int, ...] = (FIRST_CHECKPOINT,)  # path counts for convergence (:func:`checkpoints`)
     month_of_day: tuple[int, ...] = ()  # month index of each day of the horizon (empty: 30-day months)
     direct: tuple[int, ...] = ()  # indices of the directly hit industries (amplification)
     monitored: tuple[float, ...] = ()  # (n * R) weight of each supplier industry's deliveries to each region in the tracked (controlled) flows
@@ -191,9 +197,13 @@ class Metrics:
         else:
             flow = jnp.zeros_like(summary.flows[0])
             short = jnp.zeros((), bool)
-        ratio = jnp.where(live, rec.production / jnp.where(live, tables.X0, 1), 1)
+        # A day's production within NOISE_ULPS rounding errors of baseline is baseline: an
+        # undisturbed path loses exactly 0 in float32 as in float64.
+        gap = tables.X0 - rec.production
+        gap = jnp.where(jnp.abs(gap) <= NOISE_ULPS * jnp.finfo(gap.dtype).eps * tables.X0, 0, gap)
+        ratio = jnp.where(live, 1 - gap / jnp.where(live, tables.X0, 1), 1)
         return PathSummary(
-            lost=summary.lost + (tables.X0 - rec.production),
+            lost=summary.lost + gap,
             first_halt=first,
             first_constrained=first_c,
             flows=summary.flows.at[m].add(flow),
@@ -212,7 +222,8 @@ class Metrics:
     def empty(self, n: int, n_regions: int, horizon: int) -> Accumulator:
         """Zero accumulator for ``n`` industries in ``n_regions`` regions."""
         weeks = n_weeks(horizon)
-        R, K, P = n_regions, 2 * n_regions + 3, len(self.checkpoints)
+        p = n // n_regions
+        R, K, P = n_regions, 2 * n_regions + 3 + 2 * p, N_SEGMENTS
         z = lambda *s: jnp.zeros(s, jnp.int64)  # noqa: E731
         sk = self.sketch
         return Accumulator(
@@ -232,7 +243,7 @@ class Metrics:
             halt_before_supply=z(n),
             price_sketch=sk.empty(n),
             price_sum=z(n),
-            fan=z(model_weeks(horizon), n, FAN_BINS),
+            fan=z(model_weeks(horizon), n, FAN_BINS + 1),
             fan_sum=z(model_weeks(horizon), n),
             regime_weeks=z(horizon // 7 + 1, self.n_regimes),
             tariff_weeks=z(horizon // 7 + 1, self.n_tariffs),
@@ -291,6 +302,21 @@ class Metrics:
             axis=-1,
         )
 
+    def loss_measures(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
+        """The ``K = 2 R + 3 + 2 p`` loss measures of the sketches: :meth:`loss_scalars`, then
+        :meth:`sector_scalars`."""
+        return jnp.concatenate([self.loss_scalars(tables, summary), self.sector_scalars(tables, summary)], axis=-1)
+
+    def sector_scalars(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
+        """Lost output and lost value added of each sector summed over regions, ``(..., 2 p)``
+        (the sector measures of the sketches; not retained per path)."""
+        p = tables.AS.shape[0]
+        lost = summary.lost
+        lead = lost.shape[:-1]
+        R = lost.shape[-1] // p
+        lost_va = lost * tables.v.reshape((1,) * len(lead) + (-1,))
+        return jnp.concatenate([lost.reshape(*lead, R, p).sum(axis=-2), lost_va.reshape(*lead, R, p).sum(axis=-2)], axis=-1)
+
     def path_scalars(self, tables: ArioTables, summary: PathSummary, policy: Any = None, horizon: int = 0, costs: Any = None) -> jax.Array:
         """Retained scalars of ONE path (:meth:`scalar_names`): lost output by region, lost value
         added by region, world lost output and value added, lost output of the directly hit
@@ -331,6 +357,7 @@ class Metrics:
         policy: Any = None,
         costs: Any = None,
         path_ids: Any = None,
+        losses: Any = None,
     ) -> Accumulator:
         """Add a batch of path summaries (leading axis ``B``) whose ``mask`` is true to ``acc``.
 
@@ -338,7 +365,9 @@ class Metrics:
         does not depend on how paths are batched. ``flow_base`` ``(M, R)`` is the restricted
         industries' undisturbed deliveries by month and region; ``policy`` the paths'
         :class:`stress.policy.levers.PolicyInfo` and ``costs`` ``(B, C)`` their lever costs;
-        ``path_ids`` ``(B,)`` their ids (which convergence checkpoints they count in).
+        ``path_ids`` ``(B,)`` their ids (which convergence checkpoints they count in);
+        ``losses`` ``(B, K)`` their :meth:`loss_measures`, computed per path (inside the engine's
+        vmap of fixed width, so that they do not depend on the chunk size; computed here if None).
         """
         n = tables.X0.shape[0]
         R = n // tables.AS.shape[0]
@@ -358,7 +387,8 @@ class Metrics:
         W = n_weeks(horizon)
         # Time to recover: from the first input-constrained day to the day after the last one;
         # not recovered when the last constrained day is the horizon's last day.
-        ttr = (summary.last_constrained + 1 - summary.first_constrained) // 7
+        # d = last + 1 - first days; bin ceil(d / 7) - 1 = (d - 1) // 7, reported as week ceil(d / 7)
+        ttr = (summary.last_constrained - summary.first_constrained) // 7
         week_r = jnp.where(
             summary.first_constrained >= horizon, W, jnp.where(summary.last_constrained >= horizon - 1, W + 1, jnp.minimum(ttr, W - 1))
         )
@@ -377,17 +407,17 @@ class Metrics:
             if self.n_closable:
                 closed = closed + ((info.closed_day < horizon) & good[:, None]).astype(jnp.int64).sum(axis=0)
         # The loss scalars (by region, world, directly hit) and the money flows, per path.
-        losses = jnp.where(good[:, None], self.loss_scalars(tables, summary), 0)  # (B, K)
+        losses = self.loss_measures(tables, summary) if losses is None else losses
+        losses = jnp.where(good[:, None], losses, 0)  # (B, K)
         B = losses.shape[0]
         cost = jnp.zeros((B, len(COST_COMPONENTS)), losses.dtype) if costs is None else costs
         flows_money = money(jnp.concatenate([summary.revenue, summary.price_cost, summary.released, cost.astype(summary.revenue.dtype)], axis=1))
         world = losses[:, 2 * R : 2 * R + 2]  # (B, 2): world value added, world output (HEADLINE order)
         world = world[:, ::-1]
         path_ids = jnp.zeros((B,), jnp.int32) if path_ids is None else path_ids
-        cp = jnp.asarray(self.checkpoints, path_ids.dtype)
-        seg = jnp.clip(jnp.searchsorted(cp, path_ids, side="right"), 0, len(self.checkpoints) - 1)  # (B,)
+        seg = jnp.searchsorted(jnp.asarray(SEGMENT_BOUNDS, path_ids.dtype), path_ids, side="right")  # (B,) 0 .. N_SEGMENTS - 1
         # each path counts in the segment of its id: (B, P, 2) values, weighted in their segment only
-        P = len(self.checkpoints)
+        P = N_SEGMENTS
         wseg = w[:, None] * (seg[:, None] == jnp.arange(P)[None, :])  # (B, P)
         vals = jnp.broadcast_to(world[:, None, :], (B, P, 2))
         wts = jnp.broadcast_to(wseg[:, :, None], (B, P, 2))
@@ -412,7 +442,7 @@ class Metrics:
         )
         weekly = summary.weekly / jnp.asarray(_days_in_weeks(horizon), summary.weekly.dtype)[None, :, None]  # (B, W', n)
         weekly = jnp.where(good[:, None, None], weekly, 0)
-        f_idx = jnp.clip(jnp.floor(weekly / FAN_HI * FAN_BINS), 0, FAN_BINS - 1).astype(jnp.int32)
+        f_idx = jnp.where(weekly == 1, FAN_BINS, jnp.clip(jnp.floor(weekly / FAN_HI * FAN_BINS), 0, FAN_BINS - 1)).astype(jnp.int32)
         Wp = weekly.shape[1]
         f_w = jnp.broadcast_to(jnp.arange(Wp)[None, :, None], weekly.shape)
         f_n = jnp.broadcast_to(jnp.arange(n)[None, None, :], weekly.shape)

@@ -141,7 +141,7 @@ def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False, keep_a
     """The metric settings of a run: thresholds, calendar months, the directly hit industries.
     ``keep_all``: keep every path's scalars (compare pairs them; the backtest reads them), else
     the first ``metrics.attribution_paths``."""
-    from stress.metrics import Metrics, checkpoints
+    from stress.metrics import Metrics
     from stress.sketch import Sketch
 
     mt = cfg.metrics
@@ -149,7 +149,6 @@ def make_metrics(cfg: Config, prep: Prepared, retain_paths: bool = False, keep_a
         halt_threshold=mt.halt_threshold,
         constraint_threshold=mt.constraint_threshold,
         sketch=Sketch(relative_accuracy=float(mt.relative_accuracy)),
-        checkpoints=checkpoints(cfg.sampler.n_paths),
         month_of_day=month_of_day(cfg.scenario.start_date if cfg.scenario else None, cfg.model.horizon_days),
         direct=tuple(int(i) for i in directly_hit(prep)),
         monitored=tuple(float(x) for x in monitored(prep).ravel()),

@@ -369,17 +369,24 @@ class TailStats:
     es_upper: np.ndarray
 
 
-def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, level: float = 0.95) -> TailStats:
+def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, level: float = 0.95, *, accuracy: float | None = None) -> TailStats:
     """Value at risk, its exact order-statistic bounds and the expected shortfall with its
     interval, from one sketch ``(width,)`` of ``N`` values.
+
+    With ``accuracy`` (the sketch's relative accuracy ``a``) the bounds are the outer edges of the
+    buckets holding the bounding order statistics (``v / (1 + a)`` and ``v / (1 - a)`` of a bucket
+    value ``v > 0``), so that the interval holds the exact order-statistic interval and keeps its
+    coverage however narrow the loss distribution is; without, the bucket values.
 
     ``ES_q`` is the mean of the ``N - k + 1`` largest values, ``k`` the quantile's rank (as
     :func:`stress.results.dataset.tail_stats` on the raw values), each read as its bucket's value.
     Its interval is the asymptotic normal one for the tail mean (Manistre & Hancock 2005;
     Brazauskas et al. 2008): ``Var = (s^2_tail + q (ES - VaR)^2) / (N (1 - q))`` with ``s^2_tail``
-    the variance of the tail values; NaN with fewer than :data:`ES_MIN_TAIL` values in the tail.
+    the variance of the tail values, with Student's ``t`` quantile on ``m - 1`` degrees of freedom
+    for ``m`` tail values (a small-sample allowance; the interval still undercovers heavy tails
+    with few tail values); NaN with fewer than :data:`ES_MIN_TAIL` values in the tail.
     """
-    from scipy.stats import norm
+    from scipy.stats import t as student
 
     c = np.asarray(counts, np.int64)
     N = int(c.sum())
@@ -387,16 +394,15 @@ def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, leve
     if N == 0:
         return TailStats(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy(), nan.copy())
     cdf = np.cumsum(c)
-    z = norm.ppf(0.5 + level / 2)
     var, lo, hi, es, es_lo, es_hi = (np.full(len(q), np.nan) for _ in range(6))
     for j, qj in enumerate(np.asarray(q, float)):
         k = quantile_rank(N, qj)
         var[j] = values[np.searchsorted(cdf, k)]
         rl, ru = order_ranks(N, qj, level)
         if rl is not None:
-            lo[j] = values[np.searchsorted(cdf, rl)]
+            lo[j] = _edge(values[np.searchsorted(cdf, rl)], accuracy, lower=True)
         if ru is not None:
-            hi[j] = values[np.searchsorted(cdf, ru)]
+            hi[j] = _edge(values[np.searchsorted(cdf, ru)], accuracy, lower=False)
         # tail: ranks k..N; the quantile's bucket contributes the part of its count at ranks >= k
         b = int(np.searchsorted(cdf, k))
         take = c.copy()
@@ -412,14 +418,26 @@ def tail_from_sketch(counts: np.ndarray, values: np.ndarray, q: np.ndarray, leve
         if m >= ES_MIN_TAIL:
             s2 = math.fsum(t * (v - mean) ** 2) / (m - 1)
             se = math.sqrt((s2 + qj * (mean - var[j]) ** 2) / (N * max(1 - qj, 1.0 / N)))
+            z = float(student.ppf(0.5 + level / 2, m - 1))
             es_lo[j], es_hi[j] = mean - z * se, mean + z * se
     return TailStats(var, lo, hi, es, es_lo, es_hi)
 
 
+def _edge(v: float, a: float | None, *, lower: bool) -> float:
+    """The outer edge of the bucket whose value is ``v`` (``v`` itself without ``a``, and 0 for
+    the zero bucket): ``v / (1 + a)`` below and ``v / (1 - a)`` above a positive value, the
+    mirror for a negative one."""
+    if a is None or v == 0:
+        return float(v)
+    small, big = v / (1 + a), v / (1 - a)  # for v < 0, big is the more negative
+    return float(min(small, big) if lower else max(small, big))
+
+
 def exceedance(counts: np.ndarray, values: np.ndarray, x: float | np.ndarray) -> np.ndarray:
     """``P(X > x)`` from sketches ``(..., width)``: the share of values whose bucket value is above
-    ``x`` (within the sketch's relative accuracy of the exact share). Shapes: ``(..., width), ()
-    or (m,) -> (...) or (m, ...)``."""
+    ``x``. The error is in the threshold, not the share: it is the exact share of values above
+    some threshold within a relative accuracy of ``x`` (values in ``x``'s own bucket may fall on
+    either side). Shapes: ``(..., width), () or (m,) -> (...) or (m, ...)``."""
     c = np.asarray(counts, np.float64)
     total = c.sum(axis=-1)
     xs = np.atleast_1d(np.asarray(x, np.float64))

@@ -24,10 +24,10 @@ SMALL = ("sampler.n_paths=64", "sampler.chunk_size=64", "model.horizon_days=60")
 
 
 @pytest.mark.parametrize("n", [1, 50, 99, 100, 101, 256, 1000])
-def test_es99_is_the_mean_of_the_worst_ceil_one_percent(n):
+def test_es99_is_the_mean_of_the_paths_at_or_beyond_the_var_rank(n):
     rng = np.random.default_rng(n)
     x = rng.lognormal(size=(n, 3))
-    k = math.ceil(0.01 * n)
+    k = n - math.ceil(round(0.99 * n, 9)) + 1  # ranks ceil(0.99 n) .. n, as the runs' own ES
     assert cmp.es_tail_count(n) == k
     brute = np.array([np.mean(sorted(x[:, j])[::-1][:k]) for j in range(3)])
     np.testing.assert_allclose(cmp.expected_shortfall(x), brute, rtol=1e-12)
@@ -68,7 +68,7 @@ def test_bootstrap_is_reproducible_and_matches_a_brute_force_loop():
     for key in a:
         np.testing.assert_array_equal(a[key], shared[key])
     draws = np.random.default_rng(cmp.bootstrap_seed(7))
-    k = math.ceil(0.01 * n)
+    k = n - math.ceil(round(0.99 * n, 9)) + 1
     d = []
     for _ in range(50):
         idx = draws.integers(0, n, n)
@@ -159,7 +159,7 @@ def test_ratio_printed_with_its_error_and_marked_when_not_significant(capsys):
     per = float(ds.loss_avoided_per_dollar.sel(policy="noisy"))
     assert f"{per:,.3g} ± {float(ds.loss_avoided_per_dollar_se.sel(policy='noisy')):,.3g}" in rows["noisy"]
     assert "0.0001" in rows["clear"]  # a small cost is not printed as 0.00
-    assert "ES99 rests on 1 path: run more paths" in out  # 100 paths: ceil(0.01 N) = 1
+    assert "ES99 rests on 2 paths: run more paths (at least 400" in out  # 100 paths: 100 - ceil(99) + 1 = 2
 
 
 def test_frontier_lists_the_reference_once_per_group_with_small_costs_and_thin_tails(tmp_path, capsys):
@@ -181,7 +181,7 @@ def test_frontier_lists_the_reference_once_per_group_with_small_costs_and_thin_t
     out = capsys.readouterr().out
     assert "0.001" in out and "0.002" in out and "0.00 " not in out
     assert out.count("none (reference)") == 1
-    assert "ES99 rests on 2 paths: run more paths" in out
+    assert "ES99 rests on 3 paths: run more paths" in out  # 200 - ceil(198) + 1 = 3
 
 
 def test_frontier_marks_the_non_dominated_points():
@@ -228,10 +228,11 @@ def test_none_against_none_is_exactly_zero_on_the_same_paths():
     # the same resampled path ids for both: identical data, identical ES standard errors
     np.testing.assert_array_equal(ds.value_added_loss_es99_se.values[0], ds.value_added_loss_es99_se.values[1])
     assert ds.scope.values[-1] == "WORLD"
-    # the world ES equals the run's own mean of its worst ceil(0.01 N) paths
+    # the world ES equals the run's own mean of its paths at or beyond the VaR's rank
     names = runs[0].metrics.scalar_names([str(r) for r in runs[0].ds.region.values])
     world = runs[0].res.scalars[:, names.index("value_added_loss/WORLD")]
-    assert float(ds.value_added_loss_es99.sel(policy="none", scope="WORLD")) == pytest.approx(np.sort(world)[-1:].mean())
+    assert float(ds.value_added_loss_es99.sel(policy="none", scope="WORLD")) == pytest.approx(np.sort(world)[-cmp.es_tail_count(len(world)) :].mean())
+    assert float(ds.value_added_loss_es99.sel(policy="none", scope="WORLD")) == pytest.approx(float(runs[0].ds.world_value_added_loss_expected_shortfall.sel(quantile=0.99)), rel=runs[0].metrics.sketch.relative_accuracy)
 
 
 @pytest.mark.skipif(not (ROOT / "configs" / "policy" / f"{LEVER}.yaml").exists(), reason=f"no policy option {LEVER} in configs/policy yet")

@@ -245,3 +245,87 @@ def test_shipped_scenarios_have_no_crashed_path(name):
         cfg = cli.to_config(compose(config_name="config", overrides=[f"+scenario={name}"]))
     _, _, _, res = run(cfg, n_paths=32, chunk=32, retain=False)
     assert int(res.acc.crashed) == 0 and int(res.acc.count) == 32
+
+
+def test_weekly_fans_survival_and_supply_recovery_match_the_trajectories(april):
+    """Rebuild from each path's daily trajectory its weekly mean production share, the last day
+    the restricted supply is more than 1 % short of undisturbed deliveries, and each industry's
+    first halt; compare the Dataset's fans, time-to-survive and supply-recovery distributions and
+    P(TTS < TTR) with statistics of those per-path values."""
+    cfg, prep, metrics, key, res = april
+    m = prep.mrio
+    R, n, p = len(m.regions), m.n, len(m.sectors)
+    N = res.scalars.shape[0]
+    X0 = np.asarray(prep.tables.X0)
+    weights = np.reshape(metrics.monitored, (n, R))
+    Z0, Y0 = np.asarray(prep.tables.Z0), np.asarray(prep.tables.Y0)
+    base = (weights * (Z0.reshape(n, R, p).sum(axis=2) + Y0.reshape(n, R, -1).sum(axis=2))).sum()
+    Wm = HORIZON // 7 + 1
+    week_of = np.arange(HORIZON) // 7
+    days = np.bincount(week_of, minlength=Wm)
+    weekly = np.empty((N, Wm, n))
+    restored = np.empty(N, np.int64)
+    for i in range(N):
+        rec, _ = trajectory(prep, key, i, HORIZON)
+        ratio = np.where(X0 > 0, rec.production / np.where(X0 > 0, X0, 1), 1)
+        for w in range(Wm):
+            weekly[i, w] = ratio[week_of == w].sum(axis=0) / max(days[w], 1)
+        flow = np.einsum("ir,tir->t", weights, rec.deliveries)
+        short = np.flatnonzero(flow < (1 - metrics.constraint_threshold) * base)
+        restored[i] = short[-1] + 1 if short.size else 0
+    ds = to_dataset(res.acc, res.scalars, m, horizon=HORIZON, quantiles=[0.5, 0.9], metrics=metrics, year_to_day=365.0, attrs={}, flow_base=res.flow_base)
+    grid = lambda a: np.asarray(a).reshape(*np.shape(a)[:-1], R, p)  # noqa: E731
+    # weekly mean production: exact up to the 2^-32 fixed point; fan quantiles within one 0.005 bin
+    np.testing.assert_allclose(ds.production_mean.values, grid(weekly.mean(axis=0)), atol=1e-9)
+    for k, qk in enumerate(ds.fan_quantile.values):
+        want = np.quantile(weekly, qk, axis=0, method="inverted_cdf")
+        got = ds.production_fan.isel(fan_quantile=k).values
+        assert np.abs(got - grid(want)).max() <= 1.5 / 300 + 1e-12, qk
+    # the restricted supply's recovery, by week, and P(first halt before it is restored)
+    W = -(-HORIZON // 7)
+    short_any = restored > 0
+    still = restored >= HORIZON
+    want_week = np.bincount(restored[short_any & ~still] // 7, minlength=W)[:W] / N
+    np.testing.assert_array_equal(ds.supply_recovery_distribution.values, want_week)
+    assert float(ds.supply_not_restored_probability) == still.mean()
+    first = res.first_constrained
+    before = (first < HORIZON) & (first < restored[:, None])
+    np.testing.assert_array_equal(ds.tts_before_ttr_probability.values, grid(before.mean(axis=0)))
+    # time to survive: the week of the first halt; within 4 / 8 / 13 weeks
+    tts = np.stack([np.bincount(np.where(first[:, j] < HORIZON, first[:, j] // 7, W), minlength=W + 1)[:W] for j in range(n)], axis=1) / N
+    np.testing.assert_array_equal(ds.time_to_survive_distribution.values, grid(tts))
+    for w in ds.halt_weeks.values:
+        np.testing.assert_array_equal(ds.halt_probability_within.sel(halt_weeks=w).values, grid((first < 7 * w).mean(axis=0)))
+    # convergence: one checkpoint (8 paths), equal to the headline
+    assert list(ds.checkpoint.values) == [N]
+    assert float(ds.convergence_mean.sel(headline="value_added_loss/WORLD", checkpoint=N)) == float(ds.world_value_added_loss_mean)
+    assert (restored > 0).any() and before.any()  # the scenario really restricts supply and industries halt first
+
+
+def test_convergence_checkpoints_and_chunking():
+    """130 paths in chunks of 48 and of 136: identical Datasets (integer accumulators); the
+    convergence estimates at 64 and 128 paths equal the statistics of the first 64 and 128
+    paths' world value-added losses (mean and SE exactly, VaR within the sketch's accuracy)."""
+    cfg = april_config(horizon=60)
+    prep, metrics, _, a = run(cfg, n_paths=130, chunk=48)
+    _, _, _, b = run(cfg, n_paths=130, chunk=136, prep=prep)
+    make = lambda r: to_dataset(r.acc, r.scalars, prep.mrio, horizon=60, quantiles=[0.5, 0.9], metrics=metrics, year_to_day=365.0, attrs={}, drivers=r.drivers)  # noqa: E731
+    da, db = make(a), make(b)
+    xr_testing = pytest.importorskip("xarray.testing")
+    xr_testing.assert_identical(da, db)
+    assert list(da.checkpoint.values) == [64, 128, 130]
+    world = a.scalars[:, metrics.scalar_names(prep.mrio.regions).index("value_added_loss/WORLD")]
+    for c in (64, 128, 130):
+        x = world[:c]
+        sel = dict(checkpoint=c, headline="value_added_loss/WORLD")
+        np.testing.assert_allclose(float(da.convergence_mean.sel(**sel)), x.mean(), rtol=1e-12)
+        np.testing.assert_allclose(float(da.convergence_se.sel(**sel)), x.std(ddof=1) / np.sqrt(c), rtol=1e-9)
+        assert x.std() > 1e-6 * x.mean()  # the paths really differ
+        want = np.quantile(x, 0.9, method="inverted_cdf")
+        assert abs(float(da.convergence_quantile.sel(quantile=0.9, **sel)) - want) <= metrics.sketch.relative_accuracy * abs(want)
+        assert int(da.convergence_paths_counted.sel(checkpoint=c)) == c
+    # drivers: retained for every path here; the tail: ranks ceil(0.9 N) .. N of the sample
+    assert a.drivers.shape == (130, len(da.driver)) and np.isfinite(a.drivers).all()
+    tail = world >= np.sort(world)[int(np.ceil(0.9 * 130)) - 1]
+    np.testing.assert_allclose(da.driver_tail_mean.sel(quantile=0.9).values, a.drivers[tail].mean(axis=0), rtol=1e-12)
+    assert int(da.driver_tail_paths.sel(quantile=0.9)) == tail.sum()

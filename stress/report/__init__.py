@@ -124,6 +124,12 @@ def weeks(x: float) -> str:
     return f"{x:.0f}"
 
 
+def tail_level(qs: list[float]) -> float:
+    """The probability level nearest 0.99 below 1 (the largest level where every one is 1 or more)."""
+    below = [q for q in qs if q < 1]
+    return min(below, key=lambda q: abs(q - TAIL_Q)) if below else max(qs)
+
+
 def one_in(q: float) -> str:
     if q >= 0.5 and q < 1:
         n = 1 / (1 - q)
@@ -229,7 +235,7 @@ def _findings(ds: xr.Dataset, unit: str, horizon: Any) -> list[str]:
         + (f" (95 % interval of the mean {money(m - 1.96 * se)} – {money(m + 1.96 * se)})." if np.isfinite(se) else ".")
     )
     qs = [float(q) for q in ds["quantile"].values]
-    tail_q = min(qs, key=lambda q: abs(q - TAIL_Q))
+    tail_q = tail_level(qs)
     v = _f(ds["world_value_added_loss_quantile"].sel(quantile=tail_q))
     txt = f"{one_in(tail_q).capitalize()} world value-added loss (VaR {level(tail_q)}): {money(v)} {unit}"
     if _has(ds, "world_value_added_loss_quantile_lower", "world_value_added_loss_quantile_upper"):
@@ -239,7 +245,7 @@ def _findings(ds: xr.Dataset, unit: str, horizon: Any) -> list[str]:
     if "world_value_added_loss_expected_shortfall" in ds:
         txt += f"; when it is exceeded the loss averages {money(_f(ds['world_value_added_loss_expected_shortfall'].sel(quantile=tail_q)))} {unit} (expected shortfall)"
     out.append(txt + ".")
-    if m > 0 and np.isfinite(v):
+    if m > 0 and np.isfinite(v) and tail_q < 1:
         out.append(f"The 1-in-{1 / (1 - tail_q):,.0f} loss is {v / m:,.1f} times the average loss: the risk sits in the tail, not in the typical path.")
     h8 = halt_within(ds, MAIN_HALT_WEEK)
     if h8 is not None:
@@ -331,7 +337,7 @@ def _regions_table(ds: xr.Dataset, unit: str) -> list[dict] | None:
     if not _has(ds, "region_value_added_loss_mean"):
         return None
     qs = [float(q) for q in ds["quantile"].values]
-    tq = min(qs, key=lambda q: abs(q - TAIL_Q))
+    tq = tail_level(qs)
     rows = []
     for r in ds["region"].values:
         g = lambda name: _f(ds[name].sel(region=r, **({"quantile": tq} if "quantile" in ds[name].dims else {}))) if name in ds else np.nan  # noqa: E731
@@ -370,7 +376,7 @@ def _drivers(ds: xr.Dataset) -> dict | None:
     if not _has(ds, "driver_mean", "driver_tail_mean") or "driver" not in ds.coords:
         return None
     qs = [float(q) for q in ds["driver_tail_mean"]["quantile"].values]
-    q = min(qs, key=lambda x: abs(x - TAIL_Q))
+    q = tail_level(qs)
     mean = np.asarray(ds["driver_mean"].values, float)
     tail = np.asarray(ds["driver_tail_mean"].sel(quantile=q).values, float)
     tail_se = np.asarray(ds["driver_tail_mean_se"].sel(quantile=q).values, float) if "driver_tail_mean_se" in ds else None
@@ -555,7 +561,7 @@ def _figures(ds: xr.Dataset, unit: str, halts: dict | None, drivers: dict | None
             cq = lo = hi = None
             q = None
             if "convergence_quantile" in ds:
-                q = min([float(x) for x in ds["convergence_quantile"]["quantile"].values], key=lambda x: abs(x - TAIL_Q))
+                q = tail_level([float(x) for x in ds["convergence_quantile"]["quantile"].values])
                 cq = ds["convergence_quantile"].sel(headline=h, quantile=q).values
                 lo = ds["convergence_quantile_lower"].sel(headline=h, quantile=q).values if "convergence_quantile_lower" in ds else np.full(cq.shape, np.nan)
                 hi = ds["convergence_quantile_upper"].sel(headline=h, quantile=q).values if "convergence_quantile_upper" in ds else np.full(cq.shape, np.nan)

@@ -3,9 +3,10 @@
 On the retained sample (the first ``metrics.attribution_paths`` path ids that did not crash; each
 path's drivers :data:`stress.sampler.DRIVERS` and its world lost value added):
 
-- the mean of each driver given a world loss at or beyond the run's value at risk ``VaR_q`` (read
-  from the whole run's sketch), with its standard error ``sd / sqrt(m)`` over the ``m`` tail paths
-  of the sample, against the driver's unconditional mean and standard deviation;
+- the mean of each driver over the sample's tail paths, those whose world loss is at or beyond the
+  sample's ``q`` quantile (ranks ``ceil(N q) .. N``, ties included: the paths behind the
+  expected shortfall), with its standard error ``sd / sqrt(m)`` over the ``m`` tail paths, against
+  the driver's unconditional mean and standard deviation;
 - first-order variance-based sensitivity indices ``S1`` of the world loss to each driver with
   SALib's RBD-FAST on given data (Plischke's EASI estimator, bias-corrected as Tissot & Prieur
   2012; SALib lists it as compatible with any sampling design), with a bootstrap 95 %
@@ -26,10 +27,8 @@ SALIB_SEED = 20_250_404  # the bootstrap of the S1 intervals (any fixed value: r
 MIN_PATHS = 64  # below this RBD-FAST's periodogram has too few frequencies for M = 10 harmonics
 
 
-def attribution_outputs(
-    scalars: np.ndarray, drivers: np.ndarray, col_loss: int, col_crashed: int, var_q: np.ndarray, q: np.ndarray, unit: str
-) -> dict[str, Any]:
-    """Variables ``driver_*`` (dims ``driver``, ``quantile``) and the ``driver`` coordinate."""
+def attribution_outputs(scalars: np.ndarray, drivers: np.ndarray, col_loss: int, col_crashed: int, q: np.ndarray, unit: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Variables ``driver_*`` (dims ``driver``, ``quantile``), and the ``driver`` coordinates."""
     from stress.sampler import DRIVERS
 
     names = [d[0] for d in DRIVERS]
@@ -42,8 +41,13 @@ def attribution_outputs(
     tail_mean = np.full((len(q), D), np.nan)
     tail_se = np.full((len(q), D), np.nan)
     tail_n = np.zeros(len(q), np.int64)
-    for k, v in enumerate(var_q):
-        t = y >= v
+    from stress.sketch import quantile_rank
+
+    srt = np.sort(y)
+    for k, qk in enumerate(np.asarray(q, float)):
+        if N == 0:
+            continue
+        t = y >= srt[quantile_rank(N, qk) - 1]
         m = int(t.sum())
         tail_n[k] = m
         if m:
@@ -56,10 +60,10 @@ def attribution_outputs(
         "driver_mean": xr.Variable(("driver",), mean, {"long_name": "mean of the driver over the attribution sample"}),
         "driver_sd": xr.Variable(("driver",), sd, {"long_name": "standard deviation of the driver over the attribution sample"}),
         "driver_tail_mean": xr.Variable(
-            dq, tail_mean, {"long_name": "mean of the driver over the attribution sample's paths whose world lost value added is at or beyond the run's value at risk"}
+            dq, tail_mean, {"long_name": "mean of the driver over the attribution sample's paths whose world lost value added is at or beyond the sample's quantile (ranks ceil(N q) .. N)"}
         ),
         "driver_tail_mean_se": xr.Variable(dq, tail_se, {"long_name": "standard error of driver_tail_mean: sd / sqrt(tail paths)"}),
-        "driver_tail_paths": xr.Variable(("quantile",), tail_n, {"units": "1", "long_name": "paths of the attribution sample at or beyond the value at risk"}),
+        "driver_tail_paths": xr.Variable(("quantile",), tail_n, {"units": "1", "long_name": "paths of the attribution sample at or beyond its quantile (ranks ceil(N q) .. N, ties included)"}),
         "driver_sensitivity": xr.Variable(
             ("driver",),
             s1,
@@ -70,10 +74,12 @@ def attribution_outputs(
     }
     for k in ("driver_mean", "driver_sd", "driver_tail_mean", "driver_tail_mean_se"):
         out[k].attrs["units"] = "see driver_units"
-    out["driver"] = xr.Variable(("driver",), names, {"long_name": "sampled driver of a path's losses (stress.sampler.DRIVERS)"})
-    out["driver_units"] = xr.Variable(("driver",), [d[1] for d in DRIVERS], {"long_name": "units of the driver"})
-    out["driver_description"] = xr.Variable(("driver",), [d[2] for d in DRIVERS], {"long_name": "what the driver is"})
-    return out
+    coords = {
+        "driver": ("driver", names, {"long_name": "sampled driver of a path's losses (stress.sampler.DRIVERS)"}),
+        "driver_units": ("driver", [d[1] for d in DRIVERS], {"long_name": "units of the driver"}),
+        "driver_description": ("driver", [d[2] for d in DRIVERS], {"long_name": "what the driver is"}),
+    }
+    return out, coords
 
 
 def sensitivity(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -81,22 +81,27 @@ def sketch_quantiles(counts: np.ndarray, values: np.ndarray, q: np.ndarray) -> n
 
 
 def _hist_quantiles(hist: np.ndarray, q: tuple[float, ...], hi: float) -> np.ndarray:
-    """Quantiles of histograms ``(..., bins)`` on ``[0, hi]``, linear within a bin (exact to one
-    bin width). Shape ``(Q, ...)``."""
-    bins = hist.shape[-1]
-    flat = hist.reshape(-1, bins).astype(np.float64)
+    """Quantiles of histograms ``(..., bins + 1)``: ``bins`` equal bins on ``[0, hi]`` and a last
+    column of values exactly 1 (an atom), linear within a bin (exact to one bin width; exactly 1
+    in the atom). Shape ``(Q, ...)``."""
+    bins = hist.shape[-1] - 1
+    width = hi / bins
+    at = int(round(1.0 / width))  # the first bin at or above 1
+    order = np.r_[np.arange(at), bins, np.arange(at, bins)]  # bins below 1, the atom, bins from 1
+    left = np.r_[np.arange(at) * width, 1.0, np.arange(at, bins) * width]
+    span = np.r_[np.full(at, width), 0.0, np.full(bins - at, width)]
+    flat = hist.reshape(-1, bins + 1)[:, order].astype(np.float64)
     cdf = np.cumsum(flat, axis=1)
     total = cdf[:, -1]
-    edges = np.linspace(0.0, hi, bins + 1)
     out = np.full((len(q), flat.shape[0]), np.nan)
     rows = np.arange(flat.shape[0])
     for k, qk in enumerate(q):
         target = qk * total
-        b = np.array([np.searchsorted(cdf[r], target[r], side="left") for r in rows]).clip(0, bins - 1)
+        b = np.array([np.searchsorted(cdf[r], target[r], side="left") for r in rows]).clip(0, bins)
         below = np.where(b > 0, cdf[rows, b - 1], 0)
         inbin = flat[rows, b]
         frac = np.divide(target - below, inbin, out=np.zeros(len(rows)), where=inbin > 0)
-        out[k] = np.where(total > 0, edges[b] + frac.clip(0, 1) * (edges[b + 1] - edges[b]), np.nan)
+        out[k] = np.where(total > 0, left[b] + frac.clip(0, 1) * span[b], np.nan)
     return out.reshape((len(q), *hist.shape[:-1]))
 
 
@@ -127,7 +132,7 @@ def to_dataset(
     that ran (``{"enabled": names, "members": regions}``), whose costs, reserve releases and
     coalition participation are then reported.
     """
-    from stress.metrics import COST_COMPONENTS, FAN_HI, HEADLINE
+    from stress.metrics import COST_COMPONENTS, FAN_HI, HEADLINE, checkpoints
     from stress.sketch import exact_total, mean_se, tail_from_sketch, to_xarray
 
     R, p = len(mrio.regions), len(mrio.sectors)
@@ -178,6 +183,22 @@ def to_dataset(
         "crashed_paths": _var((), np.int64(acc.crashed), "1", "paths in which a stock went negative or NaN (left out of every statistic)"),
     }
     hw = [w for w in HALT_WEEKS if w <= W]
+    # region x sector: VaR with bounds and ES of the lost output share (the sketch), and in money
+    # (lost output = share x baseline output; lost value added = share x baseline value added)
+    ind = [tail_from_sketch(acc.share_sketch[j], vals, q, accuracy=sk.relative_accuracy) for j in range(n)]
+    ind_f = {f: np.stack([getattr(t, f) for t in ind], axis=1) for f in ("lower", "upper", "es", "es_lower", "es_upper")}  # (Q, n)
+    share_sd = share_se * np.sqrt(count)
+    data["output_loss_share_sd"] = _var(rs, grid(share_sd), "1", "standard deviation over the paths of the lost output share")
+    data["output_loss_share_quantile_lower"] = _var(("quantile", *rs), grid(ind_f["lower"]), "1", "lower 95 % bound of the lost output share's quantile (exact order statistic; NaN: unsupported)")
+    data["output_loss_share_quantile_upper"] = _var(("quantile", *rs), grid(ind_f["upper"]), "1", "upper 95 % bound of the lost output share's quantile (exact order statistic; NaN: unsupported)")
+    data["output_loss_share_expected_shortfall"] = _var(("quantile", *rs), grid(ind_f["es"]), "1", "expected shortfall of the lost output share beyond the quantile", method=accuracy)
+    data["output_loss_share_expected_shortfall_lower"] = _var(("quantile", *rs), grid(ind_f["es_lower"]), "1", "lower 95 % bound of the expected shortfall of the lost output share (asymptotic normal; NaN: fewer than 10 tail paths)")
+    data["output_loss_share_expected_shortfall_upper"] = _var(("quantile", *rs), grid(ind_f["es_upper"]), "1", "upper 95 % bound of the expected shortfall of the lost output share (asymptotic normal; NaN: fewer than 10 tail paths)")
+    data["output_loss_quantile"] = _var(("quantile", *rs), grid(share_q * base), unit, "quantile (value at risk) of the industry's lost output", method=accuracy)
+    data["output_loss_expected_shortfall"] = _var(("quantile", *rs), grid(ind_f["es"] * base), unit, "expected shortfall of the industry's lost output", method=accuracy)
+    data["value_added_loss_quantile"] = _var(("quantile", *rs), grid(share_q * base * v), unit, "quantile (value at risk) of the industry's lost value added", method=accuracy)
+    data["value_added_loss_expected_shortfall"] = _var(("quantile", *rs), grid(ind_f["es"] * base * v), unit, "expected shortfall of the industry's lost value added", method=accuracy)
+    data["value_added_loss_se"] = _var(rs, grid(share_se * base * v), unit, "Monte Carlo standard error of the expected lost value added (exact sums)")
     data["halt_probability_within"] = _var(
         ("halt_weeks", *rs), grid(halt[:, [w - 1 for w in hw]].T), "1", "probability of a first plant halt within 4, 8, 13 and 26 weeks"
     )
@@ -193,18 +214,26 @@ def to_dataset(
         ("region",), money_mean[R : 2 * R], unit, "expected extra cost of higher delivered prices (tariffs included) to each region's buyers"
     )
     # The loss scalars: exact sums for means, the sketch for quantiles and tails.
-    K = 2 * R + 3
-    names = [f"output_loss/{r}" for r in mrio.regions] + [f"value_added_loss/{r}" for r in mrio.regions] + ["output_loss/WORLD", "value_added_loss/WORLD", "output_loss/DIRECT"]
+    K = 2 * R + 3 + 2 * p
+    names = (
+        [f"output_loss/{r}" for r in mrio.regions]
+        + [f"value_added_loss/{r}" for r in mrio.regions]
+        + ["output_loss/WORLD", "value_added_loss/WORLD", "output_loss/DIRECT"]
+        + [f"output_loss/sector:{s}" for s in mrio.sectors]
+        + [f"value_added_loss/sector:{s}" for s in mrio.sectors]
+    )
     lt = exact_total(acc.loss_sums)
     ms = np.array([mean_se(lt[k], lt[K + k], count) for k in range(K)])
-    tails = [tail_from_sketch(acc.loss_sketch[k], vals, q) for k in range(K)]
+    tails = [tail_from_sketch(acc.loss_sketch[k], vals, q, accuracy=sk.relative_accuracy) for k in range(K)]
     out = {
         "mean": ms[:, 0],
         "se": ms[:, 1],
+        "sd": ms[:, 1] * np.sqrt(count),
         **{f: np.stack([getattr(t, f) for t in tails], axis=1) for f in ("quantile", "lower", "upper", "es", "es_lower", "es_upper")},
     }
     data["loss_mean"] = _var(("measure",), out["mean"], unit, "expected loss over the horizon (exact sums)")
     data["loss_se"] = _var(("measure",), out["se"], unit, "Monte Carlo standard error of the expected loss (exact sums)")
+    data["loss_sd"] = _var(("measure",), out["sd"], unit, "standard deviation of the loss over the paths (exact sums)")
     from stress.sketch import covariance, sketch_overflow
 
     wi, di = 2 * R, 2 * R + 2
@@ -236,22 +265,34 @@ def to_dataset(
             "1",
             "expected deliveries of the restricted supplier industries as a share of undisturbed, by month and buyer region",
         )
-    bound = "95 % confidence bound of the {} (exact binomial order statistic read from the sketch; NaN: the sample cannot support it)"
-    es_bound = "95 % confidence bound of the expected shortfall of {} (asymptotic normal interval of the tail mean; NaN: fewer than 10 paths in the tail)"
+    bound = "95 % confidence bound of the {} (exact binomial order statistic, the outer edge of its sketch bucket; NaN: the sample cannot support it)"
+    es_bound = (
+        "95 % confidence bound of the expected shortfall of {} (asymptotic interval of the tail mean with a t quantile; "
+        "undercovers heavy tails with few tail paths; NaN: fewer than 10 paths in the tail)"
+    )
     reg = lambda k, sl: out[k][..., sl]  # noqa: E731
     o_sl, va_sl = slice(0, R), slice(R, 2 * R)
-    for prefix, sl, what in (("region_output_loss", o_sl, "lost output"), ("region_value_added_loss", va_sl, "lost value added")):
-        data[f"{prefix}_mean"] = _var(("region",), reg("mean", sl), unit, f"expected {what} by region")
-        data[f"{prefix}_se"] = _var(("region",), reg("se", sl), unit, f"Monte Carlo standard error of expected {what} by region")
-        data[f"{prefix}_quantile"] = _var(("quantile", "region"), reg("quantile", sl), unit, f"quantile (value at risk) of {what} by region", method=accuracy)
-        data[f"{prefix}_quantile_lower"] = _var(("quantile", "region"), reg("lower", sl), unit, "lower " + bound.format(f"quantile of {what}"))
-        data[f"{prefix}_quantile_upper"] = _var(("quantile", "region"), reg("upper", sl), unit, "upper " + bound.format(f"quantile of {what}"))
-        data[f"{prefix}_expected_shortfall"] = _var(("quantile", "region"), reg("es", sl), unit, f"expected shortfall of {what} beyond the quantile", method=accuracy)
-        data[f"{prefix}_expected_shortfall_lower"] = _var(("quantile", "region"), reg("es_lower", sl), unit, "lower " + es_bound.format(what))
-        data[f"{prefix}_expected_shortfall_upper"] = _var(("quantile", "region"), reg("es_upper", sl), unit, "upper " + es_bound.format(what))
+    so_sl, sva_sl = slice(2 * R + 3, 2 * R + 3 + p), slice(2 * R + 3 + p, K)
+    for prefix, sl, what, dim in (
+        ("region_output_loss", o_sl, "lost output", "region"),
+        ("region_value_added_loss", va_sl, "lost value added", "region"),
+        ("sector_output_loss", so_sl, "lost output", "sector"),
+        ("sector_value_added_loss", sva_sl, "lost value added", "sector"),
+    ):
+        by = f"by {dim}" + (" (all regions)" if dim == "sector" else "")
+        data[f"{prefix}_mean"] = _var((dim,), reg("mean", sl), unit, f"expected {what} {by}")
+        data[f"{prefix}_se"] = _var((dim,), reg("se", sl), unit, f"Monte Carlo standard error of expected {what} {by}")
+        data[f"{prefix}_sd"] = _var((dim,), reg("sd", sl), unit, f"standard deviation over the paths of {what} {by}")
+        data[f"{prefix}_quantile"] = _var(("quantile", dim), reg("quantile", sl), unit, f"quantile (value at risk) of {what} {by}", method=accuracy)
+        data[f"{prefix}_quantile_lower"] = _var(("quantile", dim), reg("lower", sl), unit, "lower " + bound.format(f"quantile of {what}"))
+        data[f"{prefix}_quantile_upper"] = _var(("quantile", dim), reg("upper", sl), unit, "upper " + bound.format(f"quantile of {what}"))
+        data[f"{prefix}_expected_shortfall"] = _var(("quantile", dim), reg("es", sl), unit, f"expected shortfall of {what} {by} beyond the quantile", method=accuracy)
+        data[f"{prefix}_expected_shortfall_lower"] = _var(("quantile", dim), reg("es_lower", sl), unit, "lower " + es_bound.format(what))
+        data[f"{prefix}_expected_shortfall_upper"] = _var(("quantile", dim), reg("es_upper", sl), unit, "upper " + es_bound.format(what))
     for prefix, col, what in (("world_output_loss", 2 * R, "lost output"), ("world_value_added_loss", 2 * R + 1, "lost value added")):
         data[f"{prefix}_mean"] = _var((), out["mean"][col], unit, f"expected world {what}")
         data[f"{prefix}_se"] = _var((), out["se"][col], unit, f"Monte Carlo standard error of expected world {what}")
+        data[f"{prefix}_sd"] = _var((), out["sd"][col], unit, f"standard deviation over the paths of world {what}")
         data[f"{prefix}_quantile"] = _var(("quantile",), out["quantile"][:, col], unit, f"quantile (value at risk) of world {what}", method=accuracy)
         data[f"{prefix}_quantile_lower"] = _var(("quantile",), out["lower"][:, col], unit, "lower " + bound.format(f"quantile of world {what}"))
         data[f"{prefix}_quantile_upper"] = _var(("quantile",), out["upper"][:, col], unit, "upper " + bound.format(f"quantile of world {what}"))
@@ -263,7 +304,10 @@ def to_dataset(
     if drivers is not None:
         from stress.results.attribution import attribution_outputs
 
-        data.update(attribution_outputs(scalars, drivers, 2 * R + 1, 2 * R + 3, out["quantile"][:, 2 * R + 1], q, unit))
+        attribution, driver_coords = attribution_outputs(scalars, drivers, 2 * R + 1, 2 * R + 3, q, unit)
+        data.update(attribution)
+    else:
+        driver_coords = {}
     coords = {
         **({"month": ("month", months, {"long_name": "calendar month (or 30-day period) from day 0"})} if "controlled_flow_ratio_mean" in data else {}),
         "region": ("region", list(mrio.regions)),
@@ -273,10 +317,11 @@ def to_dataset(
         "halt_weeks": ("halt_weeks", np.array(hw), {"units": "week", "long_name": "weeks since day 0"}),
         "measure": ("measure", names, {"long_name": "loss measure: lost output or value added of a region, the world, or the directly hit industries"}),
         "headline": ("headline", list(HEADLINE), {"long_name": "headline loss whose convergence is tracked"}),
-        "checkpoint": ("checkpoint", np.asarray(metrics.checkpoints[: len(metrics.checkpoints)]), {"units": "1", "long_name": "paths simulated (ids below it)"}),
+        "checkpoint": ("checkpoint", np.asarray(checkpoints(count + int(acc.crashed))), {"units": "1", "long_name": "paths simulated (ids below it)"}),
         "model_week": ("model_week", np.arange(acc.fan.shape[0]), {"units": "week", "long_name": "week index from day 0 (days 7w .. 7w + 6)"}),
         "fan_quantile": ("fan_quantile", np.asarray(FAN_QUANTILES), {"units": "1", "long_name": "probability level of the production fan"}),
     }
+    coords.update(driver_coords)
     if labels is not None and labels.enabled:
         coords["regime"] = ("regime", list(labels.regimes), {"long_name": "state of China's export-control regime"})
         coords["tariff_level"] = ("tariff_level", list(labels.tariff_levels), {"long_name": "US-China tariff level"})
@@ -341,10 +386,15 @@ def _convergence_outputs(acc: Accumulator, metrics: Any, q: np.ndarray, unit: st
     """The headline estimates over the paths below each checkpoint."""
     from stress.sketch import exact_total, mean_se, tail_from_sketch
 
-    P = len(metrics.checkpoints)
+    from stress.metrics import checkpoints
+
+    # checkpoint k holds the paths with ids below it: segments 0 .. k (the last: every segment)
+    P = len(checkpoints(int(acc.count) + int(acc.crashed)))
     vals = metrics.sketch.values()
-    sums = np.cumsum(np.asarray(acc.conv_sums), axis=0)  # exact: integer bins
-    sketches = np.cumsum(np.asarray(acc.conv_sketch), axis=0)
+    sums = np.cumsum(np.asarray(acc.conv_sums), axis=0)[:P]  # exact: integer bins
+    sums[-1] = np.asarray(acc.conv_sums).sum(axis=0)
+    sketches = np.cumsum(np.asarray(acc.conv_sketch), axis=0)[:P]
+    sketches[-1] = np.asarray(acc.conv_sketch).sum(axis=0)
     mean = np.full((P, 2), np.nan)
     se = np.full((P, 2), np.nan)
     fields = {f: np.full((P, len(q), 2), np.nan) for f in ("quantile", "lower", "upper", "es")}
@@ -353,7 +403,7 @@ def _convergence_outputs(acc: Accumulator, metrics: Any, q: np.ndarray, unit: st
         n = int(sketches[c, 0].sum())
         for h in range(2):
             mean[c, h], se[c, h] = mean_se(t[h], t[2 + h], n)
-            ts = tail_from_sketch(sketches[c, h], vals, q)
+            ts = tail_from_sketch(sketches[c, h], vals, q, accuracy=metrics.sketch.relative_accuracy)
             for f in fields:
                 fields[f][c, :, h] = getattr(ts, f)
     ch = ("checkpoint", "headline")
@@ -376,14 +426,14 @@ def _fan_outputs(acc: Accumulator, grid: Any, hi: float, horizon: int) -> dict[s
     empty = np.arange(acc.fan.shape[0]) * 7 >= horizon
     fq = _hist_quantiles(np.asarray(acc.fan), FAN_QUANTILES, hi)  # (Q, W', n)
     fq[:, empty] = np.nan
-    bins = acc.fan.shape[-1]
+    bins = acc.fan.shape[-1] - 1
     return {
         "production_fan": _var(
             ("fan_quantile", "model_week", "region", "sector"),
             grid(fq),
             "1",
             "quantile of the week's mean production as a share of baseline output",
-            method=f"histogram on [0, {hi:g}], linear within a bin: exact to one bin width {hi / bins:g}",
+            method=f"histogram on [0, {hi:g}], linear within a bin: exact to one bin width {hi / bins:g}; weeks exactly at baseline read 1",
         ),
         "production_mean": _var(
             ("model_week", "region", "sector"), grid(np.where(empty[:, None], np.nan, acc.fan_sum / FIXED_POINT / count)), "1", "expected mean production over the week as a share of baseline output"
