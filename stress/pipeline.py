@@ -304,6 +304,12 @@ def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = Non
         res = run_engine(cfg, prep, metrics, on_chunk=progress)
     finally:
         progress.close()
+        # Free the compiled chunk function: XLA's CPU code for it holds about a thousand memory
+        # mappings, and a compare or sweep of many runs in one process would otherwise pass the
+        # kernel's limit (vm.max_map_count) and crash in a later compilation.
+        import jax
+
+        jax.clear_caches()
     wall = time.perf_counter() - t0
     attrs = {
         **prep.provenance,

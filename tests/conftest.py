@@ -16,6 +16,17 @@ from stress.runtime import setup  # noqa: E402
 setup(RuntimeConfig())
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Free each test module's compiled executables when it ends. XLA's CPU code for one engine
+    compilation takes about a thousand memory mappings; a whole suite in one process would
+    otherwise pass the kernel's limit (vm.max_map_count, 65,530) and crash in a later compile."""
+    yield
+    jax.clear_caches()
+
+
 # Fixed seed for randomised tests; set STRESS_TEST_SEED to fuzz.
 SEED = int(os.environ.get("STRESS_TEST_SEED", "0"))
 

@@ -182,7 +182,7 @@ def to_dataset(
         ),
         "crashed_paths": _var((), np.int64(acc.crashed), "1", "paths in which a stock went negative or NaN (left out of every statistic)"),
     }
-    hw = [w for w in HALT_WEEKS if w <= W]
+    hw = [w for w in HALT_WEEKS if 7 * w <= horizon]  # whole weeks inside the horizon
     # region x sector: VaR with bounds and ES of the lost output share (the sketch), and in money
     # (lost output = share x baseline output; lost value added = share x baseline value added)
     ind = [tail_from_sketch(acc.share_sketch[j], vals, q, accuracy=sk.relative_accuracy) for j in range(n)]
