@@ -288,12 +288,17 @@ def _warnings(ds: xr.Dataset) -> list[str]:
     if np.isfinite(crashed) and crashed > 0:
         out.append(f"{int(crashed):,} paths crashed (a stock went negative or NaN) and are left out of every statistic.")
     if n:
+        from stress.sketch import quantile_rank
+
         for q in ds["quantile"].values:
-            k = math.ceil(round((1 - float(q)) * n, 9))
-            if float(q) >= 0.9 and k < 5:
+            q = float(q)
+            if not 0.9 <= q < 1:
+                continue
+            k = n - quantile_rank(n, q) + 1  # the paths at or beyond the VaR's rank: the ES's tail
+            if k < 5:
                 out.append(
-                    f"The {level(float(q))} level rests on {k} path{'s' if k != 1 else ''} beyond it: treat its VaR and expected shortfall as rough; "
-                    f"run at least {math.ceil(4 / (1 - float(q))) + 1:,} paths for 5."
+                    f"The {level(q)} level rests on {k} path{'s' if k != 1 else ''} at or beyond it: treat its VaR and expected shortfall as rough; "
+                    f"run at least {math.ceil(round(4 / (1 - q), 9)):,} paths for 5."
                 )
                 break
     return out
@@ -437,7 +442,7 @@ def _policy(ds: xr.Dataset, unit: str) -> dict | None:
         dv, ds_ = _f(d.sel(policy=p)), _f(se.sel(policy=p))
         es, es_se = g("delta_value_added_loss_es99", p), g("delta_value_added_loss_es99_se", p)
         cost, cost_se = g("total_cost_mean", p), g("total_cost_se", p)
-        per = g("loss_avoided_per_dollar", p)
+        per, per_se = g("loss_avoided_per_dollar", p), g("loss_avoided_per_dollar_se", p)
         signif = np.isfinite(ds_) and ds_ > 0 and abs(dv) >= 1.96 * ds_
         if p == pols[0]:
             rows.append({"policy": p, "delta": "—", "delta_iv": "—", "es": "—", "cost": money(cost) if np.isfinite(cost) else "—", "capital": "—", "per": "—", "verdict": "reference", "dv": 0.0, "se": np.nan})
@@ -450,7 +455,7 @@ def _policy(ds: xr.Dataset, unit: str) -> dict | None:
                 "es": (f"{'+' if es > 0 else ''}{money(es)}" + (f" ± {money(1.96 * es_se)}" if np.isfinite(es_se) else "")) if np.isfinite(es) else "—",
                 "cost": (money(cost) + (f" ± {money(cost_se)}" if np.isfinite(cost_se) and cost_se > 1e-6 * abs(cost) else "")) if np.isfinite(cost) else "—",
                 "capital": money(g("capital_committed_mean", p)) if "capital_committed_mean" in ds else "—",
-                "per": f"{per:,.3g}" if np.isfinite(per) else "—",
+                "per": (f"{per:,.3g}" + (f" ± {per_se:,.2g}" if np.isfinite(per_se) else "")) if np.isfinite(per) else "—",
                 "verdict": "no change" if dv == 0 else "reduces the loss" if signif and dv < 0 else "increases the loss" if signif else "no clear change",
                 "dv": dv,
                 "se": ds_,
