@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -659,23 +658,10 @@ def render(context: dict[str, Any]) -> str:
 
 def write_atomic_text(text: str, path: Path) -> Path:
     """Write ``text`` under a temporary name in the same folder, then rename."""
+    from stress.files import replace_atomic
+
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InputError("--output", str(path), f"a file in a writable folder ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return replace_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), field="--output", value=str(path), allowed="a file in a writable folder")
 
 
 def write_report(path_in: str | os.PathLike, path_out: str | os.PathLike | None = None) -> Path:

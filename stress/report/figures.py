@@ -263,7 +263,9 @@ def halt_curves(weeks: np.ndarray, curves: list[tuple[str, np.ndarray]], ttr: li
         ax = axes[0]
         for label, c in curves:
             ax.plot(weeks, np.asarray(c, float), lw=1.6, label=label)
-        for w in (4, 8, 13, 26):
+        from stress.report import HALT_WEEKS
+
+        for w in HALT_WEEKS:
             if weeks.min() <= w <= weeks.max():
                 ax.axvline(w, color=GREY, lw=0.7, ls=":")
         ax.set_ylim(0, 1.02)

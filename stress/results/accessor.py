@@ -274,14 +274,14 @@ class StressAccessor:
         True
         """
         t, unit, a = self._tail(q, measure, share, level)
-        what = f"{level:.0%} exact binomial order-statistic bound of the value at risk (NaN: the sample cannot support it); within a relative {a:g} (sketch)"
-        return xr.Dataset(
-            {
-                "value_at_risk": t["quantile"].assign_attrs(units=unit, long_name="value at risk: quantile of the loss by the inverted empirical CDF"),
-                "lower": t["lower"].assign_attrs(units=unit, long_name="lower " + what),
-                "upper": t["upper"].assign_attrs(units=unit, long_name="upper " + what),
-            },
-            attrs={"confidence_level": level, "relative_accuracy": a},
+        return _interval(
+            ("value_at_risk", t["quantile"], "value at risk: quantile of the loss by the inverted empirical CDF"),
+            t["lower"],
+            t["upper"],
+            f"{level:.0%} exact binomial order-statistic bound of the value at risk (NaN: the sample cannot support it); within a relative {a:g} (sketch)",
+            unit,
+            level,
+            a,
         )
 
     # ---------------------------------------------------------------- expected shortfall
@@ -314,14 +314,14 @@ class StressAccessor:
         nan
         """
         t, unit, a = self._tail(q, measure, share, level)
-        what = f"{level:.0%} asymptotic normal bound of the expected shortfall (NaN: fewer than 10 tail paths)"
-        return xr.Dataset(
-            {
-                "expected_shortfall": t["es"].assign_attrs(units=unit, long_name="expected shortfall: mean loss at or beyond the value at risk's rank"),
-                "lower": t["es_lower"].assign_attrs(units=unit, long_name="lower " + what),
-                "upper": t["es_upper"].assign_attrs(units=unit, long_name="upper " + what),
-            },
-            attrs={"confidence_level": level, "relative_accuracy": a},
+        return _interval(
+            ("expected_shortfall", t["es"], "expected shortfall: mean loss at or beyond the value at risk's rank"),
+            t["es_lower"],
+            t["es_upper"],
+            f"{level:.0%} asymptotic normal bound of the expected shortfall (NaN: fewer than 10 tail paths)",
+            unit,
+            level,
+            a,
         )
 
     # ---------------------------------------------------------------- exceedance and return periods
@@ -533,3 +533,15 @@ class StressAccessor:
         res.attrs["merged_from"] = "two runs over disjoint path ranges (stress accessor merge)"
         return res
 
+
+def _interval(estimate: tuple[str, xr.DataArray, str], lower: xr.DataArray, upper: xr.DataArray, what: str, unit: str, level: float, a: float) -> xr.Dataset:
+    """An estimate (name, values, long name) with its ``lower`` and ``upper`` bounds as a Dataset."""
+    name, value, long_name = estimate
+    return xr.Dataset(
+        {
+            name: value.assign_attrs(units=unit, long_name=long_name),
+            "lower": lower.assign_attrs(units=unit, long_name="lower " + what),
+            "upper": upper.assign_attrs(units=unit, long_name="upper " + what),
+        },
+        attrs={"confidence_level": level, "relative_accuracy": a},
+    )

@@ -7,8 +7,6 @@ config, seed, number of paths, versions, device, wall time).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from stress.errors import InputError
+from stress.files import replace_atomic
 from stress.metrics import FIXED_POINT, Accumulator
 from stress.mrio.tables import Mrio
 
@@ -531,23 +530,14 @@ def write_atomic(ds: xr.Dataset | xr.DataTree, path: Path, *, encoding: dict | N
 
     A killed run leaves either the complete file or none (plus, at worst, a stray temporary).
     """
+    if encoding is None and isinstance(ds, xr.Dataset):
+        # compressed: the sketches are mostly zeros
+        encoding = {k: {"zlib": True, "complevel": 4} for k, v in ds.data_vars.items() if v.dtype.kind in "iuf" and v.size > 1000}
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise InputError(field, str(path.parent), f"a writable folder ({exc.strerror})") from None
-    os.close(fd)
-    try:
-        if encoding is None and isinstance(ds, xr.Dataset):
-            # compressed: the sketches are mostly zeros
-            encoding = {k: {"zlib": True, "complevel": 4} for k, v in ds.data_vars.items() if v.dtype.kind in "iuf" and v.size > 1000}
-        ds.to_netcdf(tmp, engine="netcdf4", **({} if encoding is None else {"encoding": encoding}))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return replace_atomic(
+        path,
+        lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", **({} if encoding is None else {"encoding": encoding})),
+        field=field,
+        value=str(path.parent),
+        allowed="a writable folder",
+    )
