@@ -45,7 +45,7 @@ examples:
   python -m stress report outputs/run/2026-01-01_12-00-00_full_cutoff_1a2b3c4d
 """
 
-GROUPS = ("world", "model", "sampler", "shock", "scenario", "calibration", "policy")
+GROUPS = ("world", "model", "sampler", "shock", "scenario", "calibration", "policy", "cluster")
 
 
 def _choices(config_dir: Path, group: str) -> list[str]:
@@ -228,6 +228,41 @@ def backtest_overrides(rest: list[str]) -> list[str]:
     return rest[:first] + extra + rest[first:]
 
 
+def resume_overrides(command: str, rest: list[str]) -> list[str]:
+    """``resume=RUN_DIR``: the overrides the run in RUN_DIR was started with (its
+    ``.hydra/overrides.yaml``), then those given now, with ``hydra.run.dir=RUN_DIR``; the store's
+    manifest later refuses any setting that would change the numbers."""
+    given = [o for o in rest if "=" in o and not o.startswith("-")]
+    value = next((o.split("=", 1)[1] for o in given if o.split("=", 1)[0].lstrip("+~") == "resume"), None)
+    if value is None:
+        return rest
+    if command != "run":
+        raise InputError("resume", value, "a setting of python -m stress run only (the run folder to continue)")
+    if "--multirun" in rest or "-m" in rest:
+        raise InputError("resume", value, "one run folder, continued without --multirun")
+    run_dir = Path(value).expanduser()
+    if not (run_dir / "store" / "manifest.json").is_file():
+        raise InputError("resume", value, "the folder of a run started by python -m stress run (it holds store/manifest.json)")
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in given}
+    for o in given:
+        if o.split("=", 1)[0].lstrip("+~") == "hydra.run.dir" and Path(o.split("=", 1)[1]).expanduser().resolve() != run_dir.resolve():
+            raise InputError("hydra.run.dir", o.split("=", 1)[1], f"the folder being resumed ({value}) or left out")
+    stored: list[str] = []
+    saved = run_dir / ".hydra" / "overrides.yaml"
+    if saved.is_file():
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(saved.read_text()) or []
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError("resume", value, f"a run folder whose .hydra/overrides.yaml can be read ({exc})") from None
+        if not isinstance(loaded, list) or not all(isinstance(o, str) for o in loaded):
+            raise InputError("resume", value, "a run folder whose .hydra/overrides.yaml is a list of overrides")
+        stored = [o for o in loaded if o.split("=", 1)[0].lstrip("+~") not in (keys | {"resume", "hydra.run.dir"})]
+    extra = [] if "hydra.run.dir" in keys else [f"hydra.run.dir={run_dir}"]
+    return stored + rest + extra
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m stress``."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -250,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     if command == "backtest":
         rest = backtest_overrides(rest)
     try:
+        rest = resume_overrides(command, rest)
         flags = parse_args(command, rest)
         # Another config folder or root config: group choices and composition are Hydra's to check.
         own_configs = not (flags.config_path or flags.config_dir or flags.config_name or flags.experimental_rerun)

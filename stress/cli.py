@@ -206,15 +206,21 @@ def check_lever_settings(overrides: list[str], cfg: config.Config) -> None:
 def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    from stress.pipeline import Interrupted
+
     STATE["started"] = True
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
         fn(to_config(cfg), run_dir, OmegaConf.to_yaml(cfg))
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as exc:
+        print(f"stress: {exc}", file=sys.stderr)
+        sys.exit(130)
     except KeyboardInterrupt:
-        print("stress: interrupted; no result file was written", file=sys.stderr)
+        kept = f"; the finished chunks are kept: continue with python -m stress run resume={run_dir.resolve()}" if (run_dir / "store" / "manifest.json").is_file() else ""
+        print(f"stress: interrupted; no result file was written{kept}", file=sys.stderr)
         sys.exit(130)
 
 

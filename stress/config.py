@@ -505,6 +505,38 @@ class RuntimeConfig:
     precision: str = "float64"
     platform: str | None = None
     progress: str = "auto"
+    devices: int | None = None  # local devices to spread chunks over (null: all); results do not depend on it
+
+
+CLUSTER_KINDS = ("none", "local", "slurm", "address")
+
+
+@dataclass
+class ClusterConfig:
+    """Where ``run``'s chunks are computed (``cluster=none|local|slurm``; configs/cluster).
+
+    ``kind``: ``none`` (this process, on its local devices), ``local`` (a Dask cluster of
+    ``workers`` processes on this machine), ``slurm`` (``workers`` SLURM jobs through
+    dask-jobqueue, one JAX process each) or ``address`` (an existing Dask scheduler at
+    ``address``). ``chunks_per_task``: consecutive chunks a Dask task computes. The SLURM
+    settings are dask-jobqueue's (``cores``, ``memory``, ``walltime``, ``queue``, ``account``,
+    ``gpus``: GPUs a job asks for with ``--gres=gpu:N``, ``job_extra``: more ``#SBATCH`` lines,
+    ``prologue``: shell lines run before each worker, e.g. ``module load cuda``). Results do not
+    depend on any of it.
+    """
+
+    kind: str = "none"
+    workers: int = 2
+    chunks_per_task: int = 1
+    address: str | None = None
+    cores: int = 4
+    memory: str = "16GB"
+    walltime: str = "02:00:00"
+    queue: str | None = None
+    account: str | None = None
+    gpus: int = 0
+    job_extra: list[str] = field(default_factory=list)
+    prologue: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -586,6 +618,8 @@ class Config:
     policies: list[str] = field(default_factory=lambda: ["none"])  # python -m stress compare: the first is the reference
     compare: CompareConfig = field(default_factory=CompareConfig)
     report: bool = False  # run / compare: also write report.html (python -m stress report) next to the results
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    resume: str | None = None  # run: continue the run folder RUN_DIR from its chunk store (its settings are reused)
 
 
 def register() -> None:
@@ -744,6 +778,20 @@ def validate(cfg: Config) -> Config:
         raise InputError("runtime.progress", cfg.runtime.progress, "auto, bar, log or none")
     if cfg.runtime.platform not in (None, "cpu", "gpu", "cuda", "tpu"):
         raise InputError("runtime.platform", cfg.runtime.platform, "null, cpu, gpu, cuda or tpu")
+    if cfg.runtime.devices is not None and (isinstance(cfg.runtime.devices, bool) or cfg.runtime.devices < 1):
+        raise InputError("runtime.devices", cfg.runtime.devices, "null (every local device) or a whole number of devices >= 1")
+    cl = cfg.cluster
+    if cl.kind not in CLUSTER_KINDS:
+        raise InputError("cluster.kind", cl.kind, ", ".join(CLUSTER_KINDS) + " (choose with cluster=local or cluster=slurm)")
+    for name in ("workers", "chunks_per_task", "cores"):
+        if int(getattr(cl, name)) < 1:
+            raise InputError(f"cluster.{name}", getattr(cl, name), "a whole number >= 1")
+    if cl.gpus < 0:
+        raise InputError("cluster.gpus", cl.gpus, "a whole number >= 0")
+    if cl.kind == "address" and not cl.address:
+        raise InputError("cluster.address", cl.address, "the address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786) with cluster.kind=address")
+    if cfg.resume is not None and not str(cfg.resume).strip():
+        raise InputError("resume", cfg.resume, "null or the folder of a run to continue")
     _id_range("simulate.path_id", cfg.simulate.path_id, 0)
     check_range("metrics.constraint_threshold", mt.constraint_threshold, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     if sc is not None:

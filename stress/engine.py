@@ -1,20 +1,23 @@
 """The JIT boundary: fixed-size chunks of path ids through one compiled function.
 
-``run_chunk`` is the only jitted entry point. For a chunk of ``B`` path ids it draws each path's
-disruption from ``fold_in(key_paths, id)``, simulates it (``vmap`` over paths, ``lax.scan`` over
-days), reduces it to per-path metrics on the device and adds them to the streaming accumulator,
-which is donated so its buffers are reused. The last chunk is padded with ids past ``n_paths``
-and masked. One host transfer per chunk brings back the retained per-path scalars.
+``run_chunks`` is the only jitted entry point. A chunk is an independent unit of work identified
+by its index ``c``: the path ids ``[c B, (c + 1) B)`` for the chunk size ``B``. For each path the
+function draws its disruption from ``fold_in(key_paths, id)``, simulates it (``vmap`` over
+paths, ``lax.scan`` over days) and reduces it to per-path metrics on the device; each chunk's
+contribution is a zero accumulator plus its own paths. The last chunk is padded with ids past
+``n_paths`` and masked.
 
-A chunk is an independent unit of work identified by its path-id range ``[start, start + B)``;
-results are the same for any chunk size because a path's randomness depends only on its id and
-the accumulators add integers.
+With ``D`` local devices (``jax.sharding`` mesh of one axis), ``D`` chunks run at once, one on
+each device (``shard_map``): every device runs the same per-path program, and the accumulators
+are integers merged by addition on the host, so results do not depend on the device count, the
+chunk size or the order in which chunks finish. Each chunk's contribution is handed to a
+``sink`` (:mod:`stress.store` writes it to disk) as soon as it is on the host.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -23,39 +26,60 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
+from stress.errors import InputError
 from stress.metrics import Accumulator, Metrics
 from stress.propagation.ario import Ario, ArioParams, ArioTables
 from stress.sampler import sample_path_params
 from stress.scenario import ShockSpec
 
 TRACES = {"run_chunk": 0}
+AXIS = "chunks"
+MAX_PATH_ID = 2**31 - 1
+"""Path ids are int32 (``fold_in`` takes 32 bits: id ``2**32 + 3`` would repeat path 3's key)."""
+
+try:  # JAX >= 0.6
+    from jax import shard_map as _shard_map
+
+    def shard_map(f, mesh, in_specs, out_specs):
+        return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+except ImportError:  # older JAX (e.g. a GPU machine's preinstalled one)
+    from jax.experimental.shard_map import shard_map as _shard_map_old
+
+    def shard_map(f, mesh, in_specs, out_specs):
+        return _shard_map_old(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
-@partial(jax.jit, static_argnames=("model", "metrics", "horizon", "width"), donate_argnames=("acc",))
-def run_chunk(
-    acc: Accumulator,
-    tables: ArioTables,
-    params: ArioParams,
-    spec: ShockSpec,
-    key_paths: jax.Array,
-    path_ids: jax.Array,
-    mask: jax.Array,
-    *,
-    model: Ario,
-    metrics: Metrics,
-    horizon: int,
-    width: int,
-    flow_base: jax.Array,
-) -> tuple[Accumulator, jax.Array, Any]:
-    """Simulate the paths ``path_ids`` (shape ``(B,)``, ``B`` a multiple of ``width``) and add
-    those with ``mask`` to ``acc``.
+@dataclass(frozen=True)
+class Layout:
+    """How ``n_paths`` path ids are cut into chunks: chunk ``c`` holds ids ``[c B, (c + 1) B)``
+    (``B`` = ``chunk_size``, a multiple of the vector width; the last chunk is padded)."""
 
-    Returns the updated accumulator, the per-path retained scalars ``(B, K)`` and drivers
-    ``(B, D)`` (:data:`stress.sampler.DRIVERS`) and, with
-    ``metrics.retain_paths``, the per-path monthly flow ratios and first-halt days (else None).
-    """
-    TRACES["run_chunk"] += 1  # runs at trace time only: counts compilations
+    n_paths: int
+    chunk_size: int
+    n_chunks: int
+
+    @classmethod
+    def of(cls, n_paths: int, chunk_size: int, width: int = 8) -> Layout:
+        if n_paths > MAX_PATH_ID:
+            raise InputError("sampler.n_paths", n_paths, f"at most {MAX_PATH_ID:,} (2^31 - 1: path ids are 32-bit)")
+        # A multiple of the vector width, and no larger than the run needs (results do not depend on it).
+        b = -(-min(chunk_size, n_paths) // width) * width
+        return cls(n_paths, b, -(-n_paths // b))
+
+    def ids(self, c: int) -> np.ndarray:
+        return c * self.chunk_size + np.arange(self.chunk_size, dtype=np.int64)
+
+    def paths_in(self, c: int) -> int:
+        return min(self.chunk_size, self.n_paths - c * self.chunk_size)
+
+
+def _chunk(tables, params, spec, key_paths, path_ids, mask, flow_base, *, model, metrics, horizon, width):
+    """One chunk on one device: a zero accumulator plus the paths ``path_ids`` with ``mask``."""
+    n = tables.X0.shape[0]
+    acc = metrics.empty(n, n // tables.AS.shape[0], horizon)
 
     def one_path(path_id):
         dis, pp = sample_path_params(jr.fold_in(key_paths, path_id), spec, tables, params)
@@ -80,6 +104,42 @@ def run_chunk(
     return acc, (flat(scalars), flat(drivers)), details
 
 
+@partial(jax.jit, static_argnames=("model", "metrics", "horizon", "width", "mesh"))
+def run_chunks(
+    tables: ArioTables,
+    params: ArioParams,
+    spec: ShockSpec,
+    key_paths: jax.Array,
+    path_ids: jax.Array,
+    mask: jax.Array,
+    flow_base: jax.Array,
+    *,
+    model: Ario,
+    metrics: Metrics,
+    horizon: int,
+    width: int,
+    mesh: Mesh,
+) -> tuple[Accumulator, Any, Any]:
+    """Simulate ``D`` chunks at once, one on each device of ``mesh``: ``path_ids`` and ``mask``
+    have shape ``(D B,)`` and are split along the mesh axis.
+
+    Returns each chunk's accumulator (every field with a leading axis ``D``), the per-path
+    retained scalars ``(D B, K)`` and drivers ``(D B, D')`` (:data:`stress.sampler.DRIVERS`) and,
+    with ``metrics.retain_paths``, the per-path monthly flow ratios, first-halt days and loss
+    shares (else None).
+    """
+    TRACES["run_chunk"] += 1  # runs at trace time only: counts compilations
+    body = partial(_chunk, model=model, metrics=metrics, horizon=horizon, width=width)
+
+    def shard(path_ids, mask, tables, params, spec, key_paths, flow_base):
+        acc, out, details = body(tables, params, spec, key_paths, path_ids, mask, flow_base)
+        return jax.tree.map(lambda a: a[None], acc), out, details
+
+    split, same = P(AXIS), P()
+    f = shard_map(shard, mesh, in_specs=(split, split, same, same, same, same, same), out_specs=(split, split, split))
+    return f(path_ids, mask, tables, params, spec, key_paths, flow_base)
+
+
 @dataclass(frozen=True)
 class ChunkDone:
     """Progress report after each chunk."""
@@ -89,14 +149,27 @@ class ChunkDone:
     first_path: int
     last_path: int
     seconds: float
+    done: int = 0  # chunks finished so far in this process
+    todo: int = 0  # chunks this process was given
+
+
+@dataclass
+class ChunkOutput:
+    """One chunk's contribution, on the host: what :mod:`stress.store` writes."""
+
+    index: int
+    acc: Accumulator  # NumPy int64 arrays: this chunk's paths only
+    rows: np.ndarray  # path ids of the retained rows below (those < n_kept)
+    scalars: np.ndarray  # (len(rows), K)
+    drivers: np.ndarray  # (len(rows), D')
 
 
 @dataclass
 class EngineResult:
     """What a run produces on the host."""
 
-    acc: Accumulator  # NumPy arrays
-    scalars: np.ndarray  # (n_kept, K) retained per-path scalars of the first n_kept path ids (metrics.retain_scalars)
+    acc: Accumulator  # NumPy arrays: the sum over the chunks computed here
+    scalars: np.ndarray  # (n_kept, K) retained per-path scalars of the first n_kept path ids (metrics.retain_scalars); NaN rows for chunks not computed
     drivers: np.ndarray  # (n_kept, D) their sampled drivers (stress.sampler.DRIVERS), float64
     flow_base: np.ndarray  # (M, R) undisturbed monthly deliveries of the restricted industries
     flows: np.ndarray | None  # (n_paths, M, R) monthly flow ratios (metrics.retain_paths)
@@ -105,6 +178,38 @@ class EngineResult:
     n_chunks: int
     first_chunk_seconds: float
     run_seconds: float
+    done: tuple[int, ...] = ()  # the chunks computed here, in order of completion
+    n_devices: int = 1
+
+
+def flow_base(metrics: Metrics, tables: ArioTables, horizon: int) -> np.ndarray:
+    """Undisturbed deliveries ``(M, R)`` of the restricted industries to each region, by month."""
+    n = tables.X0.shape[0]
+    R = n // tables.AS.shape[0]
+    weights = np.reshape(metrics.monitored, (n, R)) if metrics.monitored else np.zeros((n, R))
+    daily = (weights * (np.asarray(tables.Z0).reshape(n, R, -1).sum(axis=2) + np.asarray(tables.Y0).reshape(n, R, -1).sum(axis=2))).sum(axis=0)
+    days_in_month = np.bincount(metrics.months(horizon))
+    return days_in_month[:, None] * daily[None, :]
+
+
+def n_kept(metrics: Metrics, n_paths: int) -> int:
+    """How many of the first path ids keep their per-path scalars."""
+    return n_paths if metrics.retain_scalars is None else min(n_paths, metrics.retain_scalars)
+
+
+def add(total: Accumulator, part: Accumulator) -> Accumulator:
+    """Merge two accumulators (integers: exact, in any order)."""
+    return Accumulator(*(np.add(a, b) for a, b in zip(total, part, strict=True)))
+
+
+def local_devices(count: int | None = None) -> list[Any]:
+    """The first ``count`` local devices (all when None)."""
+    devs = jax.local_devices()
+    if count is None:
+        return devs
+    if not 1 <= count <= len(devs):
+        raise InputError("runtime.devices", count, f"null (all) or 1..{len(devs)}: the local {devs[0].platform} devices")
+    return devs[:count]
 
 
 def run(
@@ -120,81 +225,105 @@ def run(
     chunk_size: int,
     width: int = 8,
     on_chunk: Callable[[ChunkDone], None] | None = None,
+    chunks: Iterable[int] | None = None,
+    sink: Callable[[ChunkOutput], None] | None = None,
+    devices: Sequence[Any] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> EngineResult:
-    """Run ``n_paths`` paths in chunks of ``chunk_size``; memory does not grow with ``n_paths``
-    beyond the retained per-path scalars (those of the first ``metrics.retain_scalars`` paths; all
-    when None) and, with ``metrics.retain_paths``, the backtest's per-path details."""
+    """Run the chunks ``chunks`` (all when None) of ``n_paths`` paths cut in chunks of
+    ``chunk_size``, on ``devices`` (all local devices when None), one chunk a device at a time.
+
+    Each finished chunk goes to ``sink`` and ``on_chunk``; ``stop`` is asked after each and ends
+    the run early (the chunks dispatched by then are finished). Memory does not grow with
+    ``n_paths`` beyond the retained per-path scalars (those of the first
+    ``metrics.retain_scalars`` paths; all when None) and, with ``metrics.retain_paths``, the
+    backtest's per-path details.
+    """
+    layout = Layout.of(n_paths, chunk_size, width)
+    todo = list(range(layout.n_chunks) if chunks is None else sorted(set(chunks)))
+    devices = list(local_devices() if devices is None else devices)
+    D = len(devices)
+    mesh = Mesh(np.asarray(devices), (AXIS,))
+    same = NamedSharding(mesh, P())
+    split = NamedSharding(mesh, P(AXIS))
+    base_host = flow_base(metrics, tables, horizon)
+    tables_d, params_d, spec_d, key_d, base_d = jax.device_put((tables, params, spec, key_paths, jnp.asarray(base_host, tables.X0.dtype)), same)
     n = tables.X0.shape[0]
-    p = tables.AS.shape[0]
-    R = n // p
-    # Undisturbed daily deliveries of the restricted industries to each region, by month.
-    weights = np.reshape(metrics.monitored, (n, R)) if metrics.monitored else np.zeros((n, R))
-    daily = (weights * (np.asarray(tables.Z0).reshape(n, R, p).sum(axis=2) + np.asarray(tables.Y0).reshape(n, R, -1).sum(axis=2))).sum(axis=0)
-    days_in_month = np.bincount(metrics.months(horizon))
-    flow_base_host = days_in_month[:, None] * daily[None, :]
-    flow_base = jnp.asarray(flow_base_host, tables.X0.dtype)
-    # A multiple of the vector width, and no larger than the run needs (results do not depend on it).
-    chunk_size = -(-min(chunk_size, n_paths) // width) * width
-    n_chunks = -(-n_paths // chunk_size)
-    acc = metrics.empty(n, R, horizon)
-    n_kept = n_paths if metrics.retain_scalars is None else min(n_paths, metrics.retain_scalars)
-    scalars = np.empty((n_kept, metrics.n_scalars(tables)), np.dtype(tables.X0.dtype))
+    R = n // tables.AS.shape[0]
+    total = Accumulator(*(np.asarray(a) for a in metrics.empty(n, R, horizon)))
+    kept = n_kept(metrics, n_paths)
+    dtype = np.dtype(tables.X0.dtype)
+    scalars = np.full((kept, metrics.n_scalars(tables)), np.nan, dtype)
     from stress.sampler import DRIVERS
 
-    drivers = np.empty((n_kept, len(DRIVERS)), np.float64)
-    flows = np.empty((n_paths, *flow_base_host.shape), np.dtype(tables.X0.dtype)) if metrics.retain_paths else None
+    drivers = np.full((kept, len(DRIVERS)), np.nan, np.float64)
+    flows = np.empty((n_paths, *base_host.shape), dtype) if metrics.retain_paths else None
     first_c = np.empty((n_paths, n), np.int32) if metrics.retain_paths else None
-    loss_share = np.empty((n_paths, n), np.dtype(tables.X0.dtype)) if metrics.retain_paths else None
+    loss_share = np.empty((n_paths, n), dtype) if metrics.retain_paths else None
+    B = layout.chunk_size
     t_start = t_last = time.perf_counter()
     first_chunk_seconds = 0.0
-    pending: tuple[int, np.ndarray, np.ndarray, jax.Array, Any] | None = None
+    done: list[int] = []
 
-    def collect(item: tuple[int, np.ndarray, np.ndarray, jax.Array, Any]) -> None:
-        # The one host transfer of a chunk; it waits for that chunk only.
-        nonlocal t_last, first_chunk_seconds
-        c, ids, mask, chunk_scalars, chunk_details = item
-        keep = mask & (ids < n_kept)
-        if keep.any():
-            sc, dr = jax.device_get(chunk_scalars)
-            scalars[ids[keep]] = np.asarray(sc)[keep]
-            drivers[ids[keep]] = np.asarray(dr)[keep]
-        else:
-            jax.block_until_ready(chunk_scalars)
-        if chunk_details is not None:
-            f, fc, ls = jax.device_get(chunk_details)
-            flows[ids[mask]] = np.asarray(f)[mask]
-            first_c[ids[mask]] = np.asarray(fc)[mask]
-            loss_share[ids[mask]] = np.asarray(ls)[mask]
-        now = time.perf_counter()
-        if c == 0:
-            first_chunk_seconds = now - t_start
-        if on_chunk is not None:
-            on_chunk(ChunkDone(c, n_chunks, int(ids[0]), int(ids[mask][-1]), now - t_last))
-        t_last = now
+    def collect(item: tuple[list[int], np.ndarray, np.ndarray, Any]) -> None:
+        # The one host transfer of a step; it waits for that step only.
+        nonlocal t_last, first_chunk_seconds, total
+        step, ids, mask, out = item
+        acc, (sc, dr), details = jax.device_get(out)
+        sc, dr = np.asarray(sc), np.asarray(dr)
+        if details is not None:
+            f, fc, ls = (np.asarray(a) for a in details)
+            flows[ids[mask]] = f[mask]
+            first_c[ids[mask]] = fc[mask]
+            loss_share[ids[mask]] = ls[mask]
+        for d, c in enumerate(step):
+            part = Accumulator(*(np.asarray(a[d]) for a in acc))
+            total = add(total, part)
+            sl = slice(d * B, (d + 1) * B)
+            keep = mask[sl] & (ids[sl] < kept)
+            rows = ids[sl][keep]
+            scalars[rows] = sc[sl][keep]
+            drivers[rows] = dr[sl][keep]
+            if sink is not None:
+                sink(ChunkOutput(c, part, rows, sc[sl][keep], dr[sl][keep]))
+            done.append(c)
+            now = time.perf_counter()
+            if len(done) == 1:
+                first_chunk_seconds = now - t_start
+            if on_chunk is not None:
+                last = int(ids[sl][mask[sl]][-1])
+                on_chunk(ChunkDone(c, layout.n_chunks, c * B, last, now - t_last, len(done), len(todo)))
+            t_last = now
 
-    for c in range(n_chunks):
-        ids = c * chunk_size + np.arange(chunk_size)
-        mask = ids < n_paths
-        acc, chunk_scalars, chunk_details = run_chunk(
-            acc,
-            tables,
-            params,
-            spec,
-            key_paths,
-            jnp.asarray(ids, jnp.int32),
-            jnp.asarray(mask),
+    pending = None
+    for s in range(0, len(todo), D):
+        step = todo[s : s + D]
+        # Each device gets one chunk; a step short of D chunks is padded with masked ids.
+        ids = np.concatenate([layout.ids(c) if d < len(step) else np.zeros(B, np.int64) for d, c in enumerate(step + [0] * (D - len(step)))])
+        mask = np.concatenate([layout.ids(c) < n_paths if d < len(step) else np.zeros(B, bool) for d, c in enumerate(step + [0] * (D - len(step)))])
+        out = run_chunks(
+            tables_d,
+            params_d,
+            spec_d,
+            key_d,
+            jax.device_put(jnp.asarray(np.where(mask, ids, 0), jnp.int32), split),
+            jax.device_put(jnp.asarray(mask), split),
+            base_d,
             model=model,
             metrics=metrics,
             horizon=horizon,
             width=width,
-            flow_base=flow_base,
+            mesh=mesh,
         )
-        # Dispatch is asynchronous: chunk c is queued before chunk c-1's results are fetched,
+        # Dispatch is asynchronous: step s is queued before step s-1's results are fetched,
         # so the device never waits for the host.
         if pending is not None:
             collect(pending)
-        pending = (c, ids, mask, chunk_scalars, chunk_details)
-    assert pending is not None
-    collect(pending)
-    acc_host = Accumulator(*(np.asarray(a) for a in jax.device_get(acc)))
-    return EngineResult(acc_host, scalars, drivers, flow_base_host, flows, first_c, loss_share, n_chunks, first_chunk_seconds, time.perf_counter() - t_start)
+            if stop is not None and stop():
+                collect((step, ids, mask, out))
+                pending = None
+                break
+        pending = (step, ids, mask, out)
+    if pending is not None:
+        collect(pending)
+    return EngineResult(total, scalars, drivers, base_host, flows, first_c, loss_share, layout.n_chunks, first_chunk_seconds, time.perf_counter() - t_start, tuple(done), D)

@@ -218,8 +218,9 @@ def directly_hit(prep: Prepared) -> np.ndarray:
     return np.flatnonzero(mask | buyers)
 
 
-def run_engine(cfg: Config, prep: Prepared, metrics: Any, on_chunk: Any = None) -> Any:
-    """The engine over ``cfg.sampler``'s paths of a prepared run (keys from ``sampler.seed``)."""
+def run_engine(cfg: Config, prep: Prepared, metrics: Any, on_chunk: Any = None, **kw: Any) -> Any:
+    """The engine over ``cfg.sampler``'s paths of a prepared run (keys from ``sampler.seed``);
+    ``kw`` goes to :func:`stress.engine.run` (``chunks``, ``sink``, ``stop``)."""
     from stress import engine
 
     s = cfg.sampler
@@ -235,6 +236,8 @@ def run_engine(cfg: Config, prep: Prepared, metrics: Any, on_chunk: Any = None) 
         n_paths=s.n_paths,
         chunk_size=s.chunk_size,
         on_chunk=on_chunk,
+        devices=engine.local_devices(cfg.runtime.devices),
+        **kw,
     )
 
 
@@ -260,7 +263,7 @@ class _Progress:
 
     def __call__(self, done) -> None:
         if self.bar is not None:
-            self.bar.update(self.task, completed=done.index + 1, total=done.n_chunks)
+            self.bar.update(self.task, completed=done.done, total=done.todo)
         elif not self.quiet:
             print(
                 f"chunk {done.index + 1}/{done.n_chunks}: paths {done.first_path}-{done.last_path} in {done.seconds:.2f} s",
@@ -281,27 +284,177 @@ class Simulated:
     prep: Prepared
     metrics: Any  # stress.metrics.Metrics
     wall: float  # seconds from ``t0`` to the end of the engine
+    complete: bool = True  # False: stopped early (Ctrl-C); ``ds`` holds the finished chunks' paths
 
 
-def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = None, label: str = "stress run", keep_all: bool = False) -> Simulated:
+class Interrupted(Exception):
+    """A run stopped by Ctrl-C after its current chunk; the message says how to resume."""
+
+
+class _StopOnInterrupt:
+    """While active, the first Ctrl-C (SIGINT) asks the engine to stop after the current chunk;
+    a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.previous: Any = None
+
+    def __enter__(self) -> _StopOnInterrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.stop = True
+        signal.signal(signal.SIGINT, self.previous if self.previous is not None else signal.default_int_handler)
+        print("\nstress: stopping after the current chunk (Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def __call__(self) -> bool:
+        return self.stop
+
+
+@dataclass
+class _Merged:
+    """Accumulators and retained values of a stored run's finished chunks."""
+
+    acc: Any
+    scalars: np.ndarray
+    drivers: np.ndarray
+    chunks: int  # finished chunks
+    paths: int  # their paths
+    resumed: int  # chunks found finished in the store when this process started
+    repaired: int  # chunks whose stored data failed its hash and were recomputed
+    workers: int
+    res: Any  # the engine's result for the chunks computed in this process (None on a cluster)
+    cluster_seconds: float = 0.0  # seconds the cluster's tasks spent in the engine, summed over workers
+
+
+def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progress: Any) -> _Merged:
+    """Run ``cfg``'s chunks through the run folder's chunk store (:mod:`stress.store`): create it
+    (or, with ``resume``, check it against this run and load its finished chunks), compute the
+    missing chunks here or on a Dask cluster (``cluster``), each written to the store as it
+    finishes, and merge every chunk. Ctrl-C stops after the current chunk."""
+    from stress import engine, store
+    from stress.metrics import Accumulator
+    from stress.sampler import DRIVERS
+
+    s = cfg.sampler
+    layout = engine.Layout.of(s.n_paths, s.chunk_size)
+    kept = engine.n_kept(metrics, s.n_paths)
+    n = prep.mrio.n
+    empty = Accumulator(*(np.asarray(a) for a in metrics.empty(n, len(prep.mrio.regions), cfg.model.horizon_days)))
+    fields = {name: (tuple(a.shape), str(a.dtype)) for name, a in zip(Accumulator._fields, empty, strict=True)}
+    manifest = store.header(cfg, layout, kept, fields, prep.provenance)
+    if cfg.resume is not None:
+        if Path(cfg.resume).expanduser().resolve() != Path(run_dir).resolve():
+            raise InputError("resume", cfg.resume, f"the run folder this job writes to ({run_dir}); pass resume=RUN_DIR on the command line")
+        if not store.ChunkStore.exists(run_dir):
+            raise InputError("resume", cfg.resume, "the folder of a run started by python -m stress run (it holds store/manifest.json)")
+        st = store.ChunkStore.open(run_dir)
+        store.check(st.manifest, manifest, Path(run_dir))
+    else:
+        if store.ChunkStore.exists(run_dir):
+            raise InputError("hydra.run.dir", str(run_dir), f"a folder without another run's chunk store (continue that run with resume={run_dir})")
+        n_scalars = metrics.n_scalars(prep.tables)
+        st = store.ChunkStore.create(run_dir, manifest, n_scalars, len(DRIVERS), str(np.dtype(prep.tables.X0.dtype)))
+    total = empty
+    scalars = np.full((kept, metrics.n_scalars(prep.tables)), np.nan, np.dtype(prep.tables.X0.dtype))
+    drivers = np.full((kept, len(DRIVERS)), np.nan)
+    good: set[int] = set()
+
+    def load(chunks: list[int]) -> list[int]:
+        nonlocal total
+        bad = []
+        for c in chunks:
+            try:
+                acc, lo, sc, dr = st.load(c)
+            except store.CorruptChunk as exc:
+                print(f"stress: warning: {exc}; recomputing it", file=sys.stderr, flush=True)
+                bad.append(c)
+                continue
+            total = engine.add(total, acc)
+            scalars[lo : lo + len(sc)] = sc
+            drivers[lo : lo + len(dr)] = dr
+            good.add(c)
+        st.forget(bad)
+        return bad
+
+    repaired = load(st.finished())
+    resumed = len(good)
+    todo = [c for c in range(layout.n_chunks) if c not in good]
+    if cfg.resume is not None:
+        done_paths = sum(layout.paths_in(c) for c in good)
+        print(f"resuming {run_dir}: {resumed} of {layout.n_chunks} chunks finished ({done_paths:,} paths); computing {len(todo)}", flush=True)
+    workers, res, cluster_seconds = 1, None, 0.0
+    if todo and cfg.cluster.kind != "none":
+        from stress import cluster
+
+        workers, cluster_seconds = cluster.run(cfg, Path(run_dir), todo, progress)
+        for _ in range(3):  # a chunk damaged between its worker and here is computed again
+            bad = load([c for c in st.finished() if c not in good])
+            if not bad:
+                break
+            cluster_seconds += cluster.run(cfg, Path(run_dir), bad, progress)[1]
+    elif todo:
+        with _StopOnInterrupt() as stop:
+            res = run_engine(cfg, prep, metrics, on_chunk=progress, chunks=todo, sink=st.write, stop=stop)
+        total = engine.add(total, res.acc)
+        for c in res.done:
+            rows = slice(c * layout.chunk_size, min((c + 1) * layout.chunk_size, kept))
+            scalars[rows], drivers[rows] = res.scalars[rows], res.drivers[rows]
+        good.update(res.done)
+    paths = sum(layout.paths_in(c) for c in good)
+    return _Merged(total, scalars, drivers, len(good), paths, resumed, len(repaired), workers, res, cluster_seconds)
+
+
+def simulate_paths(
+    cfg: Config,
+    config_yaml: str = "",
+    *,
+    t0: float | None = None,
+    label: str = "stress run",
+    keep_all: bool = False,
+    run_dir: Path | None = None,
+) -> Simulated:
     """Prepare, run the engine over ``cfg.sampler``'s paths and build the Dataset (nothing is
-    written). ``label`` starts the line printed before the engine starts; ``t0`` (from
-    ``time.perf_counter``) is when the job started, for the wall time."""
+    written but, with ``run_dir``, the chunk store there: :func:`stored_run`). ``label`` starts
+    the line printed before the engine starts; ``t0`` (from ``time.perf_counter``) is when the
+    job started, for the wall time."""
     t0 = time.perf_counter() if t0 is None else t0
     prep = prepare(cfg)
+    from stress import engine
     from stress.results.dataset import to_dataset
 
     mt = cfg.metrics
     metrics = make_metrics(cfg, prep, keep_all=keep_all)
     s = cfg.sampler
+    devices = engine.local_devices(cfg.runtime.devices)
+    where = f"workers={cfg.cluster.workers} ({cfg.cluster.kind})" if cfg.cluster.kind != "none" and run_dir is not None else f"devices={len(devices)}"
     print(
         f"{label}: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
-        f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']}",
+        f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']} {where}",
         flush=True,
     )
-    progress = _Progress(cfg.runtime.progress, -(-s.n_paths // s.chunk_size))
+    layout = engine.Layout.of(s.n_paths, s.chunk_size)
+    progress = _Progress(cfg.runtime.progress, layout.n_chunks)
     try:
-        res = run_engine(cfg, prep, metrics, on_chunk=progress)
+        if run_dir is None:
+            res = run_engine(cfg, prep, metrics, on_chunk=progress)
+            merged = _Merged(res.acc, res.scalars, res.drivers, res.n_chunks, s.n_paths, 0, 0, 1, res)
+        else:
+            merged = stored_run(cfg, prep, metrics, Path(run_dir), progress)
+            res = merged.res
     finally:
         progress.close()
         # Free the compiled chunk function: XLA's CPU code for it holds about a thousand memory
@@ -311,15 +464,25 @@ def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = Non
 
         jax.clear_caches()
     wall = time.perf_counter() - t0
+    complete = merged.chunks == layout.n_chunks
     attrs = {
         **prep.provenance,
-        "title": f"stress Monte Carlo results: {cfg.scenario.name}",
+        "title": f"stress Monte Carlo results: {cfg.scenario.name}" + ("" if complete else " (partial)"),
         "scenario": cfg.scenario.name,
         "world": prep.mrio.name,
         "money_unit": prep.mrio.unit,
         "seed": s.seed,
-        "n_paths": s.n_paths,
+        "n_paths": merged.paths,
+        "n_paths_requested": s.n_paths,
+        "partial": int(not complete),
+        "chunks_finished": merged.chunks,
+        "n_chunks": layout.n_chunks,
+        "chunks_resumed": merged.resumed,
+        "chunks_repaired": merged.repaired,
         "chunk_size": s.chunk_size,
+        "devices": len(devices),
+        "workers": merged.workers,
+        "cluster": cfg.cluster.kind if run_dir is not None else "none",
         "horizon_days": cfg.model.horizon_days,
         "halt_threshold": mt.halt_threshold,
         "constraint_threshold": mt.constraint_threshold,
@@ -329,28 +492,29 @@ def simulate_paths(cfg: Config, config_yaml: str = "", *, t0: float | None = Non
         "posterior": posterior_label(cfg, prep),
         "precision": cfg.runtime.precision,
         "wall_time_s": round(wall, 3),
-        "engine_time_s": round(res.run_seconds, 3),
-        "first_chunk_time_s": round(res.first_chunk_seconds, 3),
+        "engine_time_s": round(res.run_seconds if res is not None else merged.cluster_seconds, 3),
+        "first_chunk_time_s": round(res.first_chunk_seconds, 3) if res is not None else 0.0,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": config_yaml,
     }
+    base = res.flow_base if res is not None else engine.flow_base(metrics, prep.tables, cfg.model.horizon_days)
     ds = to_dataset(
-        res.acc,
-        res.scalars,
+        merged.acc,
+        merged.scalars,
         prep.mrio,
         horizon=cfg.model.horizon_days,
         quantiles=list(mt.quantiles),
         metrics=metrics,
-        drivers=res.drivers,
+        drivers=merged.drivers,
         year_to_day=cfg.model.year_to_day,
         attrs=attrs,
-        flow_base=res.flow_base,
-        month_labels=month_labels(cfg.scenario.start_date if cfg.scenario else None, res.flow_base.shape[0]),
+        flow_base=base,
+        month_labels=month_labels(cfg.scenario.start_date if cfg.scenario else None, base.shape[0]),
         direct=metrics.direct,
         labels=prep.labels,
         policy_labels=prep.policy_labels,
     )
-    return Simulated(ds, res, prep, metrics, wall)
+    return Simulated(ds, res, prep, metrics, wall, complete)
 
 
 def require_scenario(cfg: Config) -> None:
@@ -359,17 +523,26 @@ def require_scenario(cfg: Config) -> None:
 
 
 def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
-    """The main job: Monte Carlo over paths; writes ``run_dir/results.nc``; prints a summary."""
+    """The main job: Monte Carlo over paths through the run folder's chunk store; writes
+    ``run_dir/results.nc`` (partial, and :class:`Interrupted` raised, after a Ctrl-C); prints a
+    summary."""
     require_scenario(cfg)
     check_writable(run_dir)
     t0 = time.perf_counter()
     from stress.results.dataset import write_atomic
 
-    out = simulate_paths(cfg, config_yaml, t0=t0)
+    out = simulate_paths(cfg, config_yaml, t0=t0, run_dir=Path(run_dir))
     ds, res = out.ds, out.res
     path = write_atomic(ds, Path(run_dir) / "results.nc")
+    if not out.complete:
+        raise Interrupted(
+            f"stopped after {ds.attrs['chunks_finished']} of {ds.attrs['n_chunks']} chunks: partial results of "
+            f"{ds.attrs['n_paths']:,} of {ds.attrs['n_paths_requested']:,} paths in {path.resolve()}; "
+            f"continue with: python -m stress run resume={Path(run_dir).resolve()}"
+        )
     print_summary(ds, top_n=cfg.metrics.top_n)
-    print(f"wall time {out.wall:.1f} s ({res.run_seconds:.1f} s in the engine, {res.n_chunks} chunks)")
+    engine_s = f"{res.run_seconds:.1f} s in the engine, " if res is not None else ""
+    print(f"wall time {out.wall:.1f} s ({engine_s}{ds.attrs['n_chunks']} chunks, {ds.attrs['chunks_resumed']} from the store)")
     print(f"results: {path.resolve()}")
     if cfg.report:
         from stress.report import write_report

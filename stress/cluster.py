@@ -1,0 +1,140 @@
+"""Chunks on a Dask cluster: ``python -m stress run … cluster=local`` (or ``slurm``, ``address``).
+
+The driver (the ``run`` process) has created the run's chunk store (:mod:`stress.store`); each
+Dask task computes a range of consecutive chunks in a worker process (one JAX process a
+worker, compiling the engine once and reusing it for every task it gets) and writes each chunk
+into the store as it finishes, with its record. The driver waits for the tasks and then merges
+the store's chunks exactly as a single-process run does (integer sums), so the results equal a
+single-process run's whatever the number of workers.
+
+Tasks carry the run's resolved settings as plain JSON and the run folder's path; workers read
+and write only that folder. Dask ships the task function between its own processes with its
+serialisation; nothing the user supplies is unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from stress.errors import InputError
+
+_PREPARED: dict[str, Any] = {}
+"""Per worker process: the prepared run and metrics of the settings last seen (by their hash)."""
+
+
+def config_from_json(text: str) -> Any:
+    """The typed config from :func:`dataclasses.asdict`'s JSON (as tasks carry it)."""
+    from omegaconf import OmegaConf
+
+    from stress.config import Config
+
+    merged = OmegaConf.merge(OmegaConf.structured(Config), json.loads(text))
+    return OmegaConf.to_object(merged)
+
+
+def work(chunks: list[int], payload: str, run_dir: str) -> dict[str, Any]:
+    """A Dask task: compute ``chunks`` of the run described by ``payload`` into the store of
+    ``run_dir``; returns the chunks done and the seconds they took."""
+    from stress import pipeline
+    from stress.store import ChunkStore, digest
+
+    t0 = time.perf_counter()
+    key = digest(payload)
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        cfg = config_from_json(payload)
+        prep = pipeline.prepare(cfg)
+        _PREPARED[key] = (cfg, prep, pipeline.make_metrics(cfg, prep))
+    cfg, prep, metrics = _PREPARED[key]
+    store = ChunkStore.open(Path(run_dir))
+    res = pipeline.run_engine(cfg, prep, metrics, chunks=chunks, sink=store.write)
+    return {"chunks": list(res.done), "seconds": time.perf_counter() - t0, "engine_seconds": res.run_seconds}
+
+
+def client_for(cfg: Any) -> tuple[Any, Any, int]:
+    """A Dask client (and the cluster object to close, or None) for ``cfg.cluster``."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - a dependency
+        raise InputError("cluster.kind", cfg.cluster.kind, "none here: dask.distributed is not installed (pip install distributed)") from None
+    c = cfg.cluster
+    for name in ("distributed", "dask_jobqueue"):  # their INFO lines would bury the progress
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if c.kind == "local":
+        cluster = LocalCluster(n_workers=c.workers, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=0, silence_logs=logging.ERROR)
+        return Client(cluster), cluster, c.workers
+    if c.kind == "slurm":
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError:
+            raise InputError("cluster.kind", "slurm", "none, local or address here: dask-jobqueue is not installed (pip install 'stress[cluster]')") from None
+        extra = [*(f"--gres=gpu:{c.gpus}" for _ in [0] if c.gpus), *c.job_extra]
+        prologue = [*c.prologue, *(["export JAX_PLATFORMS=cuda"] if c.gpus else [])]
+        cluster = SLURMCluster(
+            cores=c.cores,
+            processes=1,  # one JAX process a job: it owns the job's devices
+            memory=c.memory,
+            walltime=c.walltime,
+            queue=c.queue,
+            account=c.account,
+            job_extra_directives=extra,
+            job_script_prologue=prologue,
+            worker_extra_args=["--nthreads", "1"],
+        )
+        cluster.scale(jobs=c.workers)
+        return Client(cluster), cluster, c.workers
+    if c.kind == "address":
+        try:
+            client = Client(c.address, timeout="30s")
+        except OSError as exc:
+            raise InputError("cluster.address", c.address, f"the address of a reachable Dask scheduler ({exc})") from None
+        return client, None, max(1, len(client.scheduler_info().get("workers", {})))
+    raise InputError("cluster.kind", c.kind, "local, slurm or address")
+
+
+def run(cfg: Any, run_dir: Path, chunks: list[int], progress: Any = None) -> tuple[int, float]:
+    """Compute ``chunks`` of ``cfg``'s run into the store in ``run_dir`` on the cluster named by
+    ``cfg.cluster``; returns the number of workers and the seconds the tasks spent in the engine
+    (summed over workers). Ctrl-C cancels the tasks and returns: the
+    chunks already written stay in the store, and the caller merges them into a partial result."""
+    from dask.distributed import as_completed
+
+    from stress.engine import ChunkDone, Layout
+
+    payload = json.dumps(dataclasses.asdict(cfg), default=str)
+    k = cfg.cluster.chunks_per_task
+    tasks = [chunks[i : i + k] for i in range(0, len(chunks), k)]
+    layout = Layout.of(cfg.sampler.n_paths, cfg.sampler.chunk_size)
+    client, cluster, workers = client_for(cfg)
+    try:
+        futures = [client.submit(work, t, payload, str(Path(run_dir).resolve()), pure=False, key=f"stress-chunks-{t[0]}-{t[-1]}-{time.time_ns()}") for t in tasks]
+        done, engine_seconds = 0, 0.0
+        t_last = time.perf_counter()
+        try:
+            for fut in as_completed(futures):
+                out = fut.result()
+                engine_seconds += out["engine_seconds"]
+                for c in out["chunks"]:
+                    done += 1
+                    now = time.perf_counter()
+                    if progress is not None:
+                        first = c * layout.chunk_size
+                        progress(ChunkDone(c, layout.n_chunks, first, first + layout.paths_in(c) - 1, now - t_last, done, len(chunks)))
+                    t_last = now
+        except KeyboardInterrupt:
+            # Like a single-process run: keep what is finished; the caller writes a partial result.
+            client.cancel(futures)
+            print("\nstress: interrupted: cancelled the cluster's remaining tasks", file=sys.stderr, flush=True)
+        if cluster is not None and cfg.cluster.kind == "local":
+            workers = len(client.scheduler_info().get("workers", {})) or workers
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return workers, engine_seconds
