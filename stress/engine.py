@@ -7,17 +7,22 @@ paths, ``lax.scan`` over days) and reduces it to per-path metrics on the device;
 contribution is a zero accumulator plus its own paths. The last chunk is padded with ids past
 ``n_paths`` and masked.
 
-With ``D`` local devices (``jax.sharding`` mesh of one axis), ``D`` chunks run at once, one on
-each device (``shard_map``): every device runs the same per-path program, and the accumulators
-are integers merged by addition on the host, so results do not depend on the device count, the
-chunk size or the order in which chunks finish. Each chunk's contribution is handed to a
-``sink`` (:mod:`stress.store` writes it to disk) as soon as it is on the host.
+With ``D`` local devices, ``D`` chunks run at once, one on each device: every device runs the
+same single-device program (placed with ``jax.sharding.SingleDeviceSharding``; compiled once
+for each device, in parallel threads), and the accumulators are integers merged by addition on
+the host, so results do not depend on the device count, the chunk size or the order in which
+chunks finish. A multi-device SPMD program (``shard_map`` over a mesh) was measured to compute
+some per-path values differently by an ulp (a sampled approval probability), so it is not used:
+bit-identity across device counts needs the identical program on every device. Each chunk's
+contribution is handed to a ``sink`` (:mod:`stress.store` writes it to disk) as soon as it is
+on the host.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -26,8 +31,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import SingleDeviceSharding
 
 from stress.errors import InputError
 from stress.metrics import Accumulator, Metrics
@@ -36,21 +40,8 @@ from stress.sampler import sample_path_params
 from stress.scenario import ShockSpec
 
 TRACES = {"run_chunk": 0}
-AXIS = "chunks"
 MAX_PATH_ID = 2**31 - 1
 """Path ids are int32 (``fold_in`` takes 32 bits: id ``2**32 + 3`` would repeat path 3's key)."""
-
-try:  # JAX >= 0.6
-    from jax import shard_map as _shard_map
-
-    def shard_map(f, mesh, in_specs, out_specs):
-        return _shard_map(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
-except ImportError:  # older JAX (e.g. a GPU machine's preinstalled one)
-    from jax.experimental.shard_map import shard_map as _shard_map_old
-
-    def shard_map(f, mesh, in_specs, out_specs):
-        return _shard_map_old(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -104,8 +95,8 @@ def _chunk(tables, params, spec, key_paths, path_ids, mask, flow_base, *, model,
     return acc, (flat(scalars), flat(drivers)), details
 
 
-@partial(jax.jit, static_argnames=("model", "metrics", "horizon", "width", "mesh"))
-def run_chunks(
+@partial(jax.jit, static_argnames=("model", "metrics", "horizon", "width"))
+def run_chunk(
     tables: ArioTables,
     params: ArioParams,
     spec: ShockSpec,
@@ -118,26 +109,16 @@ def run_chunks(
     metrics: Metrics,
     horizon: int,
     width: int,
-    mesh: Mesh,
 ) -> tuple[Accumulator, Any, Any]:
-    """Simulate ``D`` chunks at once, one on each device of ``mesh``: ``path_ids`` and ``mask``
-    have shape ``(D B,)`` and are split along the mesh axis.
+    """Simulate one chunk, the paths ``path_ids`` (shape ``(B,)``, ``B`` a multiple of
+    ``width``), counting those with ``mask``.
 
-    Returns each chunk's accumulator (every field with a leading axis ``D``), the per-path
-    retained scalars ``(D B, K)`` and drivers ``(D B, D')`` (:data:`stress.sampler.DRIVERS`) and,
-    with ``metrics.retain_paths``, the per-path monthly flow ratios, first-halt days and loss
-    shares (else None).
+    Returns the chunk's accumulator, the per-path retained scalars ``(B, K)`` and drivers
+    ``(B, D)`` (:data:`stress.sampler.DRIVERS`) and, with ``metrics.retain_paths``, the per-path
+    monthly flow ratios, first-halt days and loss shares (else None).
     """
     TRACES["run_chunk"] += 1  # runs at trace time only: counts compilations
-    body = partial(_chunk, model=model, metrics=metrics, horizon=horizon, width=width)
-
-    def shard(path_ids, mask, tables, params, spec, key_paths, flow_base):
-        acc, out, details = body(tables, params, spec, key_paths, path_ids, mask, flow_base)
-        return jax.tree.map(lambda a: a[None], acc), out, details
-
-    split, same = P(AXIS), P()
-    f = shard_map(shard, mesh, in_specs=(split, split, same, same, same, same, same), out_specs=(split, split, split))
-    return f(path_ids, mask, tables, params, spec, key_paths, flow_base)
+    return _chunk(tables, params, spec, key_paths, path_ids, mask, flow_base, model=model, metrics=metrics, horizon=horizon, width=width)
 
 
 @dataclass(frozen=True)
@@ -243,11 +224,9 @@ def run(
     todo = list(range(layout.n_chunks) if chunks is None else sorted(set(chunks)))
     devices = list(local_devices() if devices is None else devices)
     D = len(devices)
-    mesh = Mesh(np.asarray(devices), (AXIS,))
-    same = NamedSharding(mesh, P())
-    split = NamedSharding(mesh, P(AXIS))
     base_host = flow_base(metrics, tables, horizon)
-    tables_d, params_d, spec_d, key_d, base_d = jax.device_put((tables, params, spec, key_paths, jnp.asarray(base_host, tables.X0.dtype)), same)
+    shared = (tables, params, spec, key_paths, jnp.asarray(base_host, tables.X0.dtype))
+    placed = [jax.device_put(shared, SingleDeviceSharding(dev)) for dev in devices]
     n = tables.X0.shape[0]
     R = n // tables.AS.shape[0]
     total = Accumulator(*(np.asarray(a) for a in metrics.empty(n, R, horizon)))
@@ -265,65 +244,65 @@ def run(
     first_chunk_seconds = 0.0
     done: list[int] = []
 
-    def collect(item: tuple[list[int], np.ndarray, np.ndarray, Any]) -> None:
-        # The one host transfer of a step; it waits for that step only.
+    def collect(item: tuple[list[int], list[Any]]) -> None:
+        # The one host transfer of a chunk; it waits for that chunk only.
         nonlocal t_last, first_chunk_seconds, total
-        step, ids, mask, out = item
-        acc, (sc, dr), details = jax.device_get(out)
-        sc, dr = np.asarray(sc), np.asarray(dr)
-        if details is not None:
-            f, fc, ls = (np.asarray(a) for a in details)
-            flows[ids[mask]] = f[mask]
-            first_c[ids[mask]] = fc[mask]
-            loss_share[ids[mask]] = ls[mask]
-        for d, c in enumerate(step):
-            part = Accumulator(*(np.asarray(a[d]) for a in acc))
+        step, outs = item
+        for c, out in zip(step, outs, strict=True):
+            acc, (sc, dr), details = jax.device_get(out)
+            ids = layout.ids(c)
+            mask = ids < n_paths
+            sc, dr = np.asarray(sc), np.asarray(dr)
+            if details is not None:
+                f, fc, ls = (np.asarray(a) for a in details)
+                flows[ids[mask]] = f[mask]
+                first_c[ids[mask]] = fc[mask]
+                loss_share[ids[mask]] = ls[mask]
+            part = Accumulator(*(np.asarray(a) for a in acc))
             total = add(total, part)
-            sl = slice(d * B, (d + 1) * B)
-            keep = mask[sl] & (ids[sl] < kept)
-            rows = ids[sl][keep]
-            scalars[rows] = sc[sl][keep]
-            drivers[rows] = dr[sl][keep]
+            keep = mask & (ids < kept)
+            rows = ids[keep]
+            scalars[rows] = sc[keep]
+            drivers[rows] = dr[keep]
             if sink is not None:
-                sink(ChunkOutput(c, part, rows, sc[sl][keep], dr[sl][keep]))
+                sink(ChunkOutput(c, part, rows, sc[keep], dr[keep]))
             done.append(c)
             now = time.perf_counter()
             if len(done) == 1:
                 first_chunk_seconds = now - t_start
             if on_chunk is not None:
-                last = int(ids[sl][mask[sl]][-1])
-                on_chunk(ChunkDone(c, layout.n_chunks, c * B, last, now - t_last, len(done), len(todo)))
+                on_chunk(ChunkDone(c, layout.n_chunks, c * B, int(ids[mask][-1]), now - t_last, len(done), len(todo)))
             t_last = now
 
-    pending = None
-    for s in range(0, len(todo), D):
-        step = todo[s : s + D]
-        # Each device gets one chunk; a step short of D chunks is padded with masked ids.
-        ids = np.concatenate([layout.ids(c) if d < len(step) else np.zeros(B, np.int64) for d, c in enumerate(step + [0] * (D - len(step)))])
-        mask = np.concatenate([layout.ids(c) < n_paths if d < len(step) else np.zeros(B, bool) for d, c in enumerate(step + [0] * (D - len(step)))])
-        out = run_chunks(
-            tables_d,
-            params_d,
-            spec_d,
-            key_d,
-            jax.device_put(jnp.asarray(np.where(mask, ids, 0), jnp.int32), split),
-            jax.device_put(jnp.asarray(mask), split),
-            base_d,
-            model=model,
-            metrics=metrics,
-            horizon=horizon,
-            width=width,
-            mesh=mesh,
+    def dispatch(d: int, c: int) -> Any:
+        ids = layout.ids(c)
+        mask = ids < n_paths
+        tab, par, spc, key, base = placed[d]
+        put = partial(jax.device_put, device=SingleDeviceSharding(devices[d]))
+        return run_chunk(
+            tab, par, spc, key, put(jnp.asarray(np.where(mask, ids, 0), jnp.int32)), put(jnp.asarray(mask)), base,
+            model=model, metrics=metrics, horizon=horizon, width=width,
         )
-        # Dispatch is asynchronous: step s is queued before step s-1's results are fetched,
-        # so the device never waits for the host.
+
+    pool = ThreadPoolExecutor(max_workers=D) if D > 1 else None
+    pending = None
+    try:
+        for s in range(0, len(todo), D):
+            step = todo[s : s + D]
+            # One chunk a device. Dispatch is asynchronous (after each device's first call,
+            # which compiles: in parallel threads): step s is queued before step s-1's results
+            # are fetched, so the devices never wait for the host.
+            outs = list(pool.map(dispatch, range(len(step)), step)) if pool is not None else [dispatch(0, step[0])]
+            if pending is not None:
+                collect(pending)
+                if stop is not None and stop():
+                    collect((step, outs))
+                    pending = None
+                    break
+            pending = (step, outs)
         if pending is not None:
             collect(pending)
-            if stop is not None and stop():
-                collect((step, ids, mask, out))
-                pending = None
-                break
-        pending = (step, ids, mask, out)
-    if pending is not None:
-        collect(pending)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return EngineResult(total, scalars, drivers, base_host, flows, first_c, loss_share, layout.n_chunks, first_chunk_seconds, time.perf_counter() - t_start, tuple(done), D)

@@ -247,14 +247,17 @@ class ChunkStore:
             raise CorruptChunk(f"chunk {c}: unreadable record ({exc})") from None
         h = hashlib.sha256()
         parts = []
-        for name in self.fields:
-            a = np.require(self.group[name][c], np.int64, "C")
-            parts.append(a)
-            h.update(a.tobytes())
         lo = c * self.chunk_size
         n_rows = int(record.get("retained_rows", 0))
-        sc = np.ascontiguousarray(self.group["scalars"][lo : lo + n_rows])
-        dr = np.ascontiguousarray(self.group["drivers"][lo : lo + n_rows], np.float64)
+        try:
+            for name in self.fields:
+                a = np.require(self.group[name][c], np.int64, "C")
+                parts.append(a)
+                h.update(a.tobytes())
+            sc = np.ascontiguousarray(self.group["scalars"][lo : lo + n_rows])
+            dr = np.ascontiguousarray(self.group["drivers"][lo : lo + n_rows], np.float64)
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in the codec, whatever its error
+            raise CorruptChunk(f"chunk {c}: its data cannot be read ({type(exc).__name__}: {exc})") from None
         if n_rows:
             h.update(sc.tobytes())
             h.update(dr.tobytes())

@@ -284,6 +284,12 @@ def _warnings(ds: xr.Dataset) -> list[str]:
     out = []
     n = int(_f(ds.attrs.get("n_paths_counted", ds.attrs.get("n_paths", np.nan)))) if np.isfinite(_f(ds.attrs.get("n_paths_counted", ds.attrs.get("n_paths", np.nan)))) else None
     crashed = _f(ds.attrs.get("crashed_paths", ds["crashed_paths"] if "crashed_paths" in ds else 0))
+    if int(_f(ds.attrs.get("partial", 0)) or 0):
+        out.append(
+            f"PARTIAL RESULT: the run was stopped after {_attr(ds, 'chunks_finished')} of {_attr(ds, 'n_chunks')} chunks; "
+            f"every figure comes from its {int(_f(ds.attrs.get('n_paths', 0))):,} finished paths of the "
+            f"{int(_f(ds.attrs.get('n_paths_requested', 0))):,} requested. Continue it with python -m stress run resume=RUN_DIR."
+        )
     if np.isfinite(crashed) and crashed > 0:
         out.append(f"{int(crashed):,} paths crashed (a stock went negative or NaN) and are left out of every statistic.")
     if n:
@@ -476,6 +482,11 @@ def _provenance(ds: xr.Dataset, source: Path) -> list[tuple[str, str]]:
         ("title", "title"),
         ("seed", "random seed (sampler.seed)"),
         ("n_paths", "paths simulated"),
+        ("n_paths_requested", "paths requested"),
+        ("partial", "partial result (1: stopped early)"),
+        ("chunks_finished", "chunks finished"),
+        ("n_chunks", "chunks"),
+        ("chunks_resumed", "chunks taken from the store on resume"),
         ("n_paths_counted", "paths counted"),
         ("crashed_paths", "paths crashed"),
         ("horizon_days", "horizon, days"),
@@ -487,6 +498,9 @@ def _provenance(ds: xr.Dataset, source: Path) -> list[tuple[str, str]]:
         ("overrides", "overrides"),
         ("device", "device"),
         ("device_count", "devices"),
+        ("devices", "devices used"),
+        ("workers", "worker processes"),
+        ("cluster", "cluster"),
         ("stress_version", "stress version"),
         ("git_commit", "git commit"),
         ("jax_version", "JAX version"),
