@@ -251,6 +251,13 @@ def main(argv: list[str] | None = None) -> None:
         rest = backtest_overrides(rest)
     try:
         flags = parse_args(command, rest)
+        if flags.experimental_rerun:
+            raise InputError(
+                "--experimental-rerun",
+                flags.experimental_rerun,
+                "not accepted: Hydra reloads the config from a pickle file, which can run any code; "
+                "run again with the overrides in RUN_DIR/.hydra/overrides.yaml",
+            )
         # Another config folder or root config: group choices and composition are Hydra's to check.
         own_configs = not (flags.config_path or flags.config_dir or flags.config_name or flags.experimental_rerun)
         # Only a run creates its output folder; --cfg, --info, --help … print and stop.
@@ -276,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)
     cli.STATE["command"] = command
+    cli.STATE["hydra_main"] = True  # a config naming code to run ends in one line and exit 2 (cli.check_untrusted)
     sys.argv = [f"stress-{command}", *rest]
     try:
         cli.COMMANDS[command]()
