@@ -304,7 +304,7 @@ def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
     STATE["started"] = True
     try:
         run_dir = Path(HydraConfig.get().runtime.output_dir)
-        fn(to_config(cfg), run_dir, OmegaConf.to_yaml(cfg))
+        fn(to_config(cfg), run_dir, OmegaConf.to_yaml(cfg, resolve=True))  # the config as run, interpolations resolved
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -354,7 +354,7 @@ def compare(cfg: DictConfig) -> None:
 
     def job(plain: config.Config, run_dir: Path, config_yaml: str) -> Path:
         overrides = list(HydraConfig.get().overrides.task)
-        entries = [(entry, c, OmegaConf.to_yaml(_compose(ov))) for entry, c, ov in compare_entries(overrides, plain.policies)]
+        entries = [(entry, c, OmegaConf.to_yaml(_compose(ov), resolve=True)) for entry, c, ov in compare_entries(overrides, plain.policies)]
         return cmp.run(entries, run_dir, overrides=[o for o in overrides if _key(o) != "policies"], compare=plain.compare)
 
     _task(job, cfg)
