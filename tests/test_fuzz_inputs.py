@@ -84,7 +84,11 @@ INT_BAD = ["1.5", "abc", "[1]"]
 CLI_CASES = [((CUT,) if scen else (), f"{f}={v}", f) for f, scen in FLOATS for v in FLOAT_BAD]
 CLI_CASES += [((CUT,) if scen else (), f"{f}={v}", f) for f, scen in INTS for v in INT_BAD]
 CLI_CASES += [((), f"{f}=null", f) for f in ("model.psi", "sampler.n_paths", "runtime.precision")]
-CLI_CASES += [((), "model.alpha_tau=-inf", "model.alpha_tau"), ((), "model.psi=''", "model.psi"), ((), "metrics.top_n=99999999999999999999999", "metrics.top_n")]
+CLI_CASES += [
+    ((), "model.alpha_tau=-inf", "model.alpha_tau"),
+    ((), "model.psi=''", "model.psi"),
+    ((), "metrics.top_n=99999999999999999999999", "metrics.top_n"),
+]
 CLI_CASES += [
     # names and choices
     ((), "runtime.precision=float16", "runtime.precision"),
