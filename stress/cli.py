@@ -7,7 +7,9 @@ errors (unknown keys, wrong types) to exit code 2.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import functools
 import sys
 import typing
 import uuid
@@ -23,12 +25,99 @@ from stress import config
 from stress.errors import InputError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
-STATE = {"command": "run", "started": False}
+STATE = {"command": "run", "started": False, "hydra_main": False}
 
 OmegaConf.register_new_resolver("stress_command", lambda: STATE["command"], replace=True)
 # A short random id in the default run folder: two runs started in the same second differ.
 OmegaConf.register_new_resolver("stress_uid", lambda: uuid.uuid4().hex[:8], use_cache=True, replace=True)
 config.register()
+
+#: The classes a composed config may name with ``_target_``, by the node that holds it: Hydra
+#: instantiates these (callbacks, launcher, sweeper); nothing else in a config is instantiated.
+ALLOWED_TARGETS: dict[str, tuple[str, ...]] = {
+    "hydra.callbacks.*": ("stress.cli.FrontierCallback",),
+    "hydra.launcher": ("hydra._internal.core_plugins.basic_launcher.BasicLauncher",),
+    "hydra.sweeper": ("hydra._internal.core_plugins.basic_sweeper.BasicSweeper",),
+}
+#: What ``hydra.job_logging`` and ``hydra.hydra_logging`` may name: ``logging.config.dictConfig``
+#: calls any ``class`` or ``()`` factory it is given and imports any ``ext://`` module.
+LOGGING_CLASSES = ("logging.StreamHandler", "logging.FileHandler", "logging.NullHandler", "logging.Formatter")
+LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")
+#: Environment variables ``hydra.job.env_set`` may not set: they make the subprocesses of a run
+#: (git for the provenance) load libraries or run commands.
+ENV_REFUSED = ("LD_", "DYLD_", "GIT_", "PYTHON", "BASH_ENV", "ENV", "PATH", "PERL5", "RUBY")
+
+_PRECHECK: contextvars.ContextVar[bool] = contextvars.ContextVar("stress_precheck", default=False)
+
+
+def check_untrusted(cfg: typing.Any) -> None:
+    """Refuse a composed config (the ``hydra`` node included) that would make Hydra run code of
+    the config's choosing: a ``_target_`` anywhere outside :data:`ALLOWED_TARGETS`, a logging
+    factory (``()``), class or ``ext://`` import outside :data:`LOGGING_CLASSES` and
+    :data:`LOGGING_EXT`, or an environment variable of :data:`ENV_REFUSED` in ``hydra.job.env_set``.
+    Interpolations are not resolved: a ``_target_`` given as ``${…}`` is refused too.
+    """
+    raw = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    _check_untrusted(raw, "")
+    env = ((raw or {}).get("hydra") or {}).get("job", {}) if isinstance(raw, dict) else {}
+    for name in (env or {}).get("env_set") or {}:
+        if str(name).upper().startswith(ENV_REFUSED):
+            raise InputError(f"hydra.job.env_set.{name}", env["env_set"][name], "no variable starting with " + ", ".join(ENV_REFUSED))
+
+
+def _check_untrusted(node: typing.Any, prefix: str) -> None:
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        where = f"{prefix}{key}"
+        parent = prefix[:-1]
+        if key == "_target_":
+            slot = "hydra.callbacks.*" if parent.rsplit(".", 1)[0] == "hydra.callbacks" else parent
+            allowed = ALLOWED_TARGETS.get(slot, ())
+            if value not in allowed:
+                raise InputError(
+                    where,
+                    value,
+                    (f"one of {', '.join(allowed)}" if allowed else "no _target_ here")
+                    + ": configs may not name code to run (the allowed targets are stress.cli.ALLOWED_TARGETS)",
+                )
+        if prefix.startswith(("hydra.job_logging.", "hydra.hydra_logging.")):
+            if key == "()":
+                raise InputError(where, value, "no logging factories: configs may not name code to run")
+            if key == "class" and value not in LOGGING_CLASSES:
+                raise InputError(where, value, "one of " + ", ".join(LOGGING_CLASSES))
+            if isinstance(value, str) and value.startswith("ext://") and value not in LOGGING_EXT:
+                raise InputError(where, value, "one of " + ", ".join(LOGGING_EXT))
+        _check_untrusted(value, f"{where}.")
+
+
+def _guard_composition() -> None:
+    """Check every config Hydra composes (run, sweep, each sweep job, ``compose``, ``--cfg``)
+    with :func:`check_untrusted` as soon as it is loaded, before Hydra configures logging or
+    instantiates a callback, launcher or sweeper. In ``python -m stress`` a refusal is one line
+    and exit code 2; elsewhere (the prechecks, library use of ``compose``) an InputError."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    original = ConfigLoaderImpl.load_configuration
+    if getattr(original, "stress_guard", False):
+        return
+
+    @functools.wraps(original)
+    def load_configuration(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        cfg = original(self, *args, **kwargs)
+        try:
+            check_untrusted(cfg)
+        except InputError as exc:
+            if STATE["hydra_main"] and not _PRECHECK.get():
+                print(f"stress: error: {exc}", file=sys.stderr)
+                sys.exit(2)
+            raise
+        return cfg
+
+    load_configuration.stress_guard = True  # type: ignore[attr-defined]
+    ConfigLoaderImpl.load_configuration = load_configuration  # type: ignore[method-assign]
+
+
+_guard_composition()
 
 
 def check_keys(cfg: DictConfig) -> None:
@@ -98,6 +187,8 @@ def check_composition(overrides: list[str]) -> config.Config:
             raise InputError(key, given[key], "a setting of a scenario chosen with +scenario=NAME (e.g. +scenario=full_cutoff)")
     try:
         cfg = _compose(overrides)
+    except InputError:
+        raise
     except (HydraException, OmegaConfBaseException) as exc:
         cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
         if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
@@ -118,10 +209,14 @@ def _compose(overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="config", overrides=overrides)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    token = _PRECHECK.set(True)
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return compose(config_name="config", overrides=overrides)
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=overrides)
+    finally:
+        _PRECHECK.reset(token)
 
 
 def _key(override: str) -> str:
@@ -211,7 +306,7 @@ def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
     STATE["started"] = True
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        fn(to_config(cfg), run_dir, OmegaConf.to_yaml(cfg))
+        fn(to_config(cfg), run_dir, OmegaConf.to_yaml(cfg, resolve=True))  # the config as run, interpolations resolved
     except InputError as exc:
         print(f"stress: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -265,7 +360,7 @@ def compare(cfg: DictConfig) -> None:
 
     def job(plain: config.Config, run_dir: Path, config_yaml: str) -> Path:
         overrides = list(HydraConfig.get().overrides.task)
-        entries = [(entry, c, OmegaConf.to_yaml(_compose(ov))) for entry, c, ov in compare_entries(overrides, plain.policies)]
+        entries = [(entry, c, OmegaConf.to_yaml(_compose(ov), resolve=True)) for entry, c, ov in compare_entries(overrides, plain.policies)]
         return cmp.run(entries, run_dir, overrides=[o for o in overrides if _key(o) != "policies"], compare=plain.compare)
 
     _task(job, cfg)

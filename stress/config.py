@@ -770,8 +770,8 @@ def validate(cfg: Config) -> Config:
         raise InputError("metrics.relative_accuracy", mt.relative_accuracy, "a number in [0.0001, 0.1] (0.005: quantiles within 0.5 %)")
     if not (isinstance(mt.attribution_paths, int) and 0 <= mt.attribution_paths <= 10_000_000):
         raise InputError("metrics.attribution_paths", mt.attribution_paths, "a whole number in [0, 10000000]")
-    if mt.top_n < 1:
-        raise InputError("metrics.top_n", mt.top_n, "a whole number >= 1")
+    if not isinstance(mt.top_n, int) or not 1 <= mt.top_n <= 10_000:
+        raise InputError("metrics.top_n", mt.top_n, "a whole number in [1, 10000]")
     if cfg.runtime.precision not in ("float64", "float32"):
         raise InputError("runtime.precision", cfg.runtime.precision, "float64 or float32")
     if cfg.runtime.progress not in ("auto", "bar", "log", "none"):

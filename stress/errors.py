@@ -25,6 +25,7 @@ class InputError(ValueError):
     """
 
     def __init__(self, field: str, value: Any, allowed: str):
+        allowed = " ".join(str(allowed).split())  # one line on stderr, whatever a library's message holds
         self.field = field
         self.value = value
         self.allowed = allowed

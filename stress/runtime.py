@@ -65,7 +65,11 @@ def available_platforms() -> list[str]:
 
 
 def provenance() -> dict[str, Any]:
-    """Versions and device of this process."""
+    """Versions, source revision and devices of this process (netCDF-ready scalars).
+
+    ``workers`` is the number of worker processes of the run; 1 here, the pipeline sets it when
+    it runs more.
+    """
     import jax
 
     dev = jax.devices()[0]
@@ -81,22 +85,45 @@ def provenance() -> dict[str, Any]:
         "git_commit": git_commit(),
         "jax_version": jax.__version__,
         "jaxlib_version": version("jaxlib"),
+        "jax_backend": jax.default_backend(),
+        "platform": dev.platform,
+        "device_kind": str(getattr(dev, "device_kind", dev.platform)),
         "device": f"{dev.platform} ({getattr(dev, 'device_kind', dev.platform)})",
         "device_count": jax.device_count(),
+        "local_device_count": jax.local_device_count(),
         "x64": bool(jax.config.jax_enable_x64),
+        "workers": 1,
         "python_version": _platform.python_version(),
         "host": _platform.machine(),
     }
 
 
-def git_commit() -> str:
-    """The checkout's commit (with ``-dirty`` if it has uncommitted changes), or ``unknown``."""
-    root = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+"""The folder holding the ``stress`` package: a git checkout's root when run from one."""
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The commit of the package's own checkout, with ``+dirty`` if its tracked files have
+    uncommitted changes; ``unknown`` where the package is not the root of a git checkout (an
+    installed copy, even one inside another project's repository), git is missing or fails.
+
+    git runs with a minimal environment (no ``GIT_*`` settings from the run) and without
+    optional locks or the fsmonitor hook, so recording provenance neither writes to the
+    checkout nor runs a configured command.
+    """
+    root = SOURCE_ROOT if root is None else Path(root)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/"), "LC_ALL": "C"}
+    git = ["git", "--no-optional-locks", "-c", "core.fsmonitor=false", "-C", str(root)]
+
+    def out(*args: str) -> str:
+        return subprocess.run([*git, *args], capture_output=True, text=True, timeout=5, check=True, env=env).stdout.strip()
+
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        top = out("rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != root.resolve():
+            return "unknown"
+        sha = out("rev-parse", "HEAD")
+        dirty = out("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError, ValueError):
         return "unknown"
-    return sha + ("-dirty" if dirty.strip() else "")
+    return sha + ("+dirty" if dirty else "")

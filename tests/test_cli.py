@@ -66,6 +66,14 @@ def test_run_full_cutoff_smoke(tmp_path):
     with xr.open_dataset(out / "results.nc") as ds:
         assert ds.attrs["n_paths"] == 16 and ds.attrs["seed"] == 0 and ds.attrs["scenario"] == "full_cutoff"
         assert "jax_version" in ds.attrs and "device" in ds.attrs and "git_commit" in ds.attrs
+        from stress import runtime
+
+        prov = runtime.provenance()  # this process runs the same source on the same machine
+        keys = ("stress_version", "git_commit", "jax_version", "jaxlib_version")
+        keys += ("jax_backend", "platform", "device_kind", "local_device_count")
+        for key in keys:
+            assert ds.attrs[key] == prov[key], key
+        assert int(ds.attrs["x64"]) == 1 and int(ds.attrs["workers"]) >= 1
         assert "name: full_cutoff" in ds.attrs["config"]  # the resolved config travels with the results
         assert ds.output_loss_mean.dims == ("region", "sector")
         assert ds.region_output_loss_quantile.dims == ("quantile", "region")

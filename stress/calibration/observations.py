@@ -231,7 +231,10 @@ def load(kind: str, data_dir: str | Path | None = None) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(path.name, str(path), f"a comma-separated file with a header row ({exc})") from None
+        reason = " ".join(str(exc).split())  # pandas' parser messages span lines
+        raise InputError(path.name, str(path), f"a comma-separated file with a header row ({reason})") from None
+    if raw.empty:
+        raise InputError(path.name, str(path), "a file with one or more observations below its header row")
     if list(raw.columns) != list(schema.columns):
         raise InputError(f"{path.name}: columns", list(raw.columns), "exactly " + ", ".join(schema.columns))
     rows: list[dict[str, Any]] = []
