@@ -689,8 +689,9 @@ def validate(cfg: Config) -> Config:
         raise InputError("model.horizon_days", m.horizon_days, "a whole number of days >= 1")
     check_range("model.inventory_days", m.inventory_days, lo=1.0, lo_open=True, finite=True)
     check_range("model.psi", m.psi, lo=0.0, hi=1.0)
-    if m.psi * max(m.inventory_days, 2.0) < 1.0:
-        # use <= S / (psi s): below one day a stock can fund more than it holds (ARIO.md §7)
+    if m.psi * m.inventory_days < 1.0:
+        # use <= S / (psi s): below one day a stock can fund more than it holds (ARIO.md §7);
+        # the tables raise only durations <= 1 day to 2, so the model's own days count here
         raise InputError(
             "model.psi", m.psi, f"psi x inventory_days >= 1 (here {m.psi:g} x {m.inventory_days:g}): otherwise stocks go negative"
         )

@@ -341,15 +341,11 @@ def test_fast_restocking_amplifies_rounding():
     assert (quirks.lost[0] == 0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="Ario.init starts alpha at 1, not alpha_base (reported)")
-def test_alpha_base_above_one_is_not_stationary():
-    """Why the strategies fix ``alpha_base = 1`` (BoARIO's value and the default), although
-    ``config.validate`` admits any ``alpha_base >= 1``: ``Ario.init`` starts every industry at
-    ``alpha = 1`` (its docstring says ``alpha_base``), and from day 2 an industry whose demand
-    equals its output exactly relaxes towards ``alpha_base`` while others do not; with ``"alt"``
-    orders follow capacity, so orders move between supplier regions and a path with no shock
-    leaves baseline. Pinned as a known failure of "zero shock loses nothing"; reported, not fixed
-    here."""
+def test_alpha_base_above_one_is_stationary():
+    """Found by the property search: ``Ario.init`` started every industry at ``alpha = 1`` (its
+    docstring and the NumPy oracle say ``alpha_base``), so with ``alpha_base > 1`` industries
+    relaxed towards it on different days, ``"alt"`` orders moved between supplier regions and a
+    path with no shock left baseline. It now starts at ``alpha_base``."""
     Z = [[10.0, 5.0, 2.0, 1.0], [3.0, 10.0, 1.0, 2.0], [2.0, 1.0, 10.0, 5.0], [1.0, 2.0, 3.0, 10.0]]
     Y = [[20.0, 10.0], [10.0, 20.0], [10.0, 20.0], [20.0, 10.0]]
     Z, Y = np.asarray(Z), np.asarray(Y)
@@ -357,15 +353,26 @@ def test_alpha_base_above_one_is_not_stationary():
     shock = cfgmod.ShockConfig(kind="capacity_loss", region="r0", sector="s0", fraction=1.0, start_day=1, duration_days=5, recovery_days=5)
     model = cfgmod.ModelConfig(horizon_days=T, alpha_base=1.1, alpha_max=1.25, alpha_tau=10.0)
     run = Run(mrio, cfgmod.validate(cfgmod.Config(model=model, shock=shock)), np.array([0.0, 0.25, 0.5, 0.75]))
-    assert (run.lost[0] == 0).all()  # fails: about 1.4e-6 of a day's output lost and gained by r0 / r1
+    assert (run.lost[0] == 0).all()  # was about 1.4e-6 of a day's output lost and gained by r0 / r1
 
 
-@pytest.mark.xfail(strict=True, reason="config.validate checks psi x max(inventory_days, 2) (reported)")
-def test_validator_admits_crashing_psi():
-    """``config.validate`` checks ``psi x max(inventory_days, 2) >= 1``, but ``build_tables`` raises
-    only durations ``<= 1`` to 2 (BoARIO), so ``inventory_days = 1.5, psi = 0.5`` passes the check
-    with ``psi s = 0.75 < 1``: a day's use can exceed the stock, stocks and then production go
-    negative and the path crashes. The strategies draw ``psi >= 1 / inventory_days``."""
+def test_validator_refuses_crashing_psi():
+    """Found by the property search: ``config.validate`` checked ``psi x max(inventory_days, 2) >= 1``,
+    but ``build_tables`` raises only durations ``<= 1`` to 2 (BoARIO), so ``inventory_days = 1.5,
+    psi = 0.5`` passed with ``psi s = 0.75 < 1``: a day's use can exceed the stock and the path
+    crashes. The check is now ``psi x inventory_days >= 1``; the kernel itself still flags the
+    crash. The strategies draw ``psi >= 1 / inventory_days``."""
+    from stress.errors import InputError
+
+    with pytest.raises(InputError, match="model.psi"):
+        cfgmod.validate(cfgmod.Config(model=cfgmod.ModelConfig(inventory_days=1.5, psi=0.5)))
+    # what the check prevents (validation skipped): every shocked path crashes (production down to -0.025)
     mrio = _tiny_world([[30.0, 20.0], [10.0, 30.0]], [[50.0], [60.0]])
-    run = _tiny_run(mrio, inventory_days=1.5, psi=0.5, inventory_tau=28.0, alpha_max=1.0)
-    assert not run.rec.crashed.any()  # fails: every shocked path crashes (production down to -0.025)
+    shock = cfgmod.ShockConfig(kind="capacity_loss", region="r0", sector="s0", fraction=1.0, start_day=1, duration_days=5, recovery_days=5)
+    model = cfgmod.ModelConfig(horizon_days=T, order_type="alt", boario_quirks=True, inventory_days=1.5, psi=0.5, inventory_tau=28.0, alpha_max=1.0)
+    run = Run(mrio, cfgmod.Config(model=model, shock=shock), np.array([0.0, 0.25, 0.5, 0.75]))
+    assert run.rec.crashed[1:].any()
+    # at the boundary the check allows (psi x inventory_days = 1) nothing crashes
+    model = cfgmod.ModelConfig(horizon_days=T, order_type="alt", boario_quirks=True, inventory_days=2.0, psi=0.5, inventory_tau=28.0, alpha_max=1.0)
+    run = Run(mrio, cfgmod.validate(cfgmod.Config(model=model, shock=shock)), np.array([0.0, 0.25, 0.5, 0.75]))
+    assert not run.rec.crashed.any()

@@ -585,7 +585,7 @@ class Ario:
         return State(
             S=S,
             O=O,
-            alpha=jnp.ones((n,), dt),
+            alpha=jnp.ones((n,), dt) if params is None else jnp.broadcast_to(jnp.asarray(params.alpha_base, dt), (n,)),
             X_prev=tables.X0,
             crashed=jnp.zeros((), bool),
             ch=ch,
