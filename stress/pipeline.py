@@ -52,6 +52,27 @@ def prepare(cfg: Config) -> Prepared:
     dtype = jnp.float64 if cfg.runtime.precision == "float64" else jnp.float32
     mrio = mrio_io.load(cfg.world)
     m = cfg.model
+    tables, params = model_tables(cfg.model, mrio, dtype)
+    scenario.check_labels(cfg, mrio)
+    modules, labels = build_shocks(cfg, mrio)
+    policies, policy_labels = build_policies(cfg, mrio, labels.regimes)
+    cutoff = cfg.scenario is not None and cfg.scenario.kind != "baseline"
+    posterior = load_posterior(cfg) if cutoff or cfg.shocks.licensing.enabled else None
+    spec = scenario.build(cfg, mrio, dtype, posterior, modules, policies)
+    focus = cfg.metrics.focus_sector
+    if focus is not None and focus not in mrio.sectors:
+        raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
+    model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
+    return Prepared(mrio, model, tables, params, spec, prov, posterior, labels, policy_labels)
+
+
+def model_tables(m: Any, mrio: Mrio, dtype: Any) -> tuple[Any, Any]:
+    """The ARIO tables and parameters of ``mrio`` under the model settings ``m``
+    (:class:`stress.config.ModelConfig`), in ``dtype``."""
+    import jax.numpy as jnp
+
+    from stress.propagation import ario
+
     # The world's own targets and psi by product and buyer (the REE world's inventories.csv)
     # where it has them; the model's single values (ARIO's) everywhere else.
     inv = m.inventory_days if mrio.inventory_days is None else np.where(np.isnan(mrio.inventory_days), m.inventory_days, mrio.inventory_days)
@@ -67,17 +88,7 @@ def prepare(cfg: Config) -> Prepared:
         demand_elasticity=m.demand_elasticity,
         substitution_elasticity=m.substitution_elasticity,
     )._replace(psi=jnp.asarray(psi, dtype))
-    scenario.check_labels(cfg, mrio)
-    modules, labels = build_shocks(cfg, mrio)
-    policies, policy_labels = build_policies(cfg, mrio, labels.regimes)
-    cutoff = cfg.scenario is not None and cfg.scenario.kind != "baseline"
-    posterior = load_posterior(cfg) if cutoff or cfg.shocks.licensing.enabled else None
-    spec = scenario.build(cfg, mrio, dtype, posterior, modules, policies)
-    focus = cfg.metrics.focus_sector
-    if focus is not None and focus not in mrio.sectors:
-        raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
-    model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
-    return Prepared(mrio, model, tables, params, spec, prov, posterior, labels, policy_labels)
+    return tables, params
 
 
 def build_shocks(cfg: Config, mrio: Mrio) -> Any:

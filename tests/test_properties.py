@@ -31,6 +31,7 @@ from stress import config as cfgmod
 from stress import scenario
 from stress.metrics import NOISE_ULPS, Metrics
 from stress.mrio.tables import Mrio, validate
+from stress.pipeline import model_tables
 from stress.propagation import ario
 
 SHAPES = ((1, 2, 1), (2, 2, 2), (2, 3, 1), (3, 2, 1))  # (regions, sectors, final-demand categories)
@@ -162,17 +163,7 @@ class Run:
     def __init__(self, mrio, cfg, fractions):
         m = cfg.model
         self.mrio, self.cfg, self.fractions, self.h = mrio, cfg, fractions, m.horizon_days
-        self.tables = ario.build_tables(
-            mrio, inventory_days=m.inventory_days, year_to_day=m.year_to_day, boario_quirks=m.boario_quirks, dtype=jnp.float64
-        )
-        params = ario.build_params(
-            psi=m.psi,
-            inventory_tau=m.inventory_tau,
-            alpha_base=m.alpha_base,
-            alpha_max=m.alpha_max,
-            alpha_tau=m.alpha_tau,
-            dtype=jnp.float64,
-        )
+        self.tables, params = model_tables(m, mrio, jnp.float64)  # as a run builds them
         loss, start, days, recovery = scenario.capacity_events(cfg, mrio)  # loss = fraction (1.0) on the hit pairs
         self.hit = loss[0] > 0
         base = ario.no_disruption(mrio.n, len(mrio.regions), jnp.float64)._replace(
