@@ -152,6 +152,11 @@ def check_job(command: str, overrides: list[str], *, runs: bool) -> None:
         cli.check_lever_settings(overrides, composed)
         if runs:
             cli.check_shocks(composed)
+    if runs and composed.runtime.devices is not None:  # needs JAX's device list: before the run folder
+        from stress import engine, runtime
+
+        runtime.setup(composed.runtime)
+        engine.local_devices(composed.runtime.devices)
 
 
 def check_files(cfg) -> None:
@@ -247,8 +252,8 @@ def backtest_overrides(rest: list[str]) -> list[str]:
 
 
 def resume_overrides(command: str, rest: list[str]) -> list[str]:
-    """``resume=RUN_DIR``: the overrides the run in RUN_DIR was started with (its
-    ``.hydra/overrides.yaml``), then those given now, with ``hydra.run.dir=RUN_DIR``; the store's
+    """``resume=RUN_DIR``: the overrides the run in RUN_DIR was started with (recorded in its
+    store's manifest), then those given now, with ``hydra.run.dir=RUN_DIR``; the store's
     manifest later refuses any setting that would change the numbers."""
     given = [o for o in rest if "=" in o and not o.startswith("-")]
     value = next((o.split("=", 1)[1] for o in given if o.split("=", 1)[0].lstrip("+~") == "resume"), None)
@@ -265,18 +270,21 @@ def resume_overrides(command: str, rest: list[str]) -> list[str]:
     for o in given:
         if o.split("=", 1)[0].lstrip("+~") == "hydra.run.dir" and Path(o.split("=", 1)[1]).expanduser().resolve() != run_dir.resolve():
             raise InputError("hydra.run.dir", o.split("=", 1)[1], f"the folder being resumed ({value}) or left out")
-    stored: list[str] = []
-    saved = run_dir / ".hydra" / "overrides.yaml"
-    if saved.is_file():
-        import yaml
+    # The overrides the run was started with, as its store's manifest recorded them (Hydra's own
+    # .hydra/overrides.yaml is rewritten by every attempt, refused ones included).
+    import json
 
-        try:
-            loaded = yaml.safe_load(saved.read_text()) or []
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError("resume", value, f"a run folder whose .hydra/overrides.yaml can be read ({exc})") from None
-        if not isinstance(loaded, list) or not all(isinstance(o, str) for o in loaded):
-            raise InputError("resume", value, "a run folder whose .hydra/overrides.yaml is a list of overrides")
-        stored = [o for o in loaded if o.split("=", 1)[0].lstrip("+~") not in (keys | {"resume", "hydra.run.dir"})]
+    try:
+        manifest = json.loads((run_dir / "store" / "manifest.json").read_text())
+        loaded = manifest.get("overrides", []) if isinstance(manifest, dict) else None
+    except (OSError, ValueError) as exc:
+        raise InputError("resume", value, f"a run folder with a readable store/manifest.json ({exc})") from None
+    from stress.store import check_manifest
+
+    check_manifest(manifest, run_dir)
+    if not all(isinstance(o, str) for o in loaded):
+        raise InputError("resume", value, "a run folder whose store/manifest.json lists the run's overrides")
+    stored = [o for o in loaded if o.split("=", 1)[0].lstrip("+~") not in (keys | {"resume", "hydra.run.dir"})]
     extra = [] if "hydra.run.dir" in keys else [f"hydra.run.dir={run_dir}"]
     return stored + rest + extra
 
@@ -355,3 +363,6 @@ if __name__ == "__main__":
     except BrokenPipeError:  # output piped into a command that stopped reading (e.g. head)
         sys.stderr.close()
         sys.exit(1)
+    except KeyboardInterrupt:  # before the job started (checks, compilation of the config)
+        print("stress: interrupted before the run started; nothing was written", file=sys.stderr)
+        sys.exit(130)

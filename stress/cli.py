@@ -45,7 +45,7 @@ LOGGING_CLASSES = ("logging.StreamHandler", "logging.FileHandler", "logging.Null
 LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")
 #: Environment variables ``hydra.job.env_set`` may not set: they make the subprocesses of a run
 #: (git for the provenance) load libraries or run commands.
-ENV_REFUSED = ("LD_", "DYLD_", "GIT_", "PYTHON", "BASH_ENV", "ENV", "PATH", "PERL5", "RUBY")
+ENV_REFUSED = ("LD_", "DYLD_", "GIT_", "PYTHON", "BASH_ENV", "ENV", "PATH", "PERL5", "RUBY", "HOME", "XDG_")
 
 _PRECHECK: contextvars.ContextVar[bool] = contextvars.ContextVar("stress_precheck", default=False)
 
@@ -315,7 +315,8 @@ def _task(fn: Callable[..., object], cfg: DictConfig) -> None:
         sys.exit(130)
     except KeyboardInterrupt:
         kept = f"; the finished chunks are kept: continue with python -m stress run resume={run_dir.resolve()}" if (run_dir / "store" / "manifest.json").is_file() else ""
-        print(f"stress: interrupted; no result file was written{kept}", file=sys.stderr)
+        written = "" if any(run_dir.glob("*.nc")) else "; no result file was written"
+        print(f"stress: interrupted{written}{kept}", file=sys.stderr)
         sys.exit(130)
 
 

@@ -40,21 +40,90 @@ def config_from_json(text: str) -> Any:
 
 def work(chunks: list[int], payload: str, run_dir: str) -> dict[str, Any]:
     """A Dask task: compute ``chunks`` of the run described by ``payload`` into the store of
-    ``run_dir``; returns the chunks done and the seconds they took."""
-    from stress import pipeline
-    from stress.store import ChunkStore, digest
+    ``run_dir``; returns the chunks done and the seconds they took. Refused (InputError) where
+    this worker's settings, input files, code or JAX differ from the store's manifest."""
+    from stress import pipeline, store
 
     t0 = time.perf_counter()
-    key = digest(payload)
+    key = store.digest(payload)
     if key not in _PREPARED:
         _PREPARED.clear()
         cfg = config_from_json(payload)
         prep = pipeline.prepare(cfg)
-        _PREPARED[key] = (cfg, prep, pipeline.make_metrics(cfg, prep))
-    cfg, prep, metrics = _PREPARED[key]
-    store = ChunkStore.open(Path(run_dir))
-    res = pipeline.run_engine(cfg, prep, metrics, chunks=chunks, sink=store.write)
+        metrics = pipeline.make_metrics(cfg, prep)
+        st = store.ChunkStore.open(Path(run_dir))
+        store.check(st.manifest, pipeline.run_header(cfg, prep, metrics), Path(run_dir), backend=False)
+        _PREPARED[key] = (cfg, prep, metrics, st)
+    cfg, prep, metrics, st = _PREPARED[key]
+    res = pipeline.run_engine(cfg, prep, metrics, chunks=chunks, sink=st.write)
     return {"chunks": list(res.done), "seconds": time.perf_counter() - t0, "engine_seconds": res.run_seconds}
+
+
+class Connection:
+    """A Dask client (and the cluster it started, if any) for one run; a context manager."""
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self.client, self.cluster, self.workers = client_for(cfg)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def run(self, run_dir: Path, chunks: list[int], progress: Any = None, stop: Any = None) -> tuple[int, float]:
+        """Compute ``chunks`` into the store in ``run_dir``; returns the number of workers and the
+        seconds the tasks spent in the engine (summed over workers). ``stop()`` true (Ctrl-C)
+        cancels the tasks not yet finished and returns: the chunks already written stay in the
+        store, and the caller merges them into a partial result."""
+        from stress.engine import ChunkDone, Layout
+
+        cfg = self.cfg
+        payload = json.dumps(dataclasses.asdict(cfg), default=str)
+        k = cfg.cluster.chunks_per_task
+        tasks = [chunks[i : i + k] for i in range(0, len(chunks), k)]
+        layout = Layout.of(cfg.sampler.n_paths, cfg.sampler.chunk_size)
+        client = self.client
+        futures = [client.submit(work, t, payload, str(Path(run_dir).resolve()), pure=False, key=f"stress-chunks-{t[0]}-{t[-1]}-{time.time_ns()}") for t in tasks]
+        done, engine_seconds = 0, 0.0
+        t_last = time.perf_counter()
+        remaining = list(futures)
+        try:
+            while remaining:
+                finished = [f for f in remaining if f.done()]
+                for fut in finished:
+                    remaining.remove(fut)
+                    out = fut.result()  # a worker's InputError or crash is raised here
+                    engine_seconds += out["engine_seconds"]
+                    for c in out["chunks"]:
+                        done += 1
+                        now = time.perf_counter()
+                        if progress is not None:
+                            first = c * layout.chunk_size
+                            progress(ChunkDone(c, layout.n_chunks, first, first + layout.paths_in(c) - 1, now - t_last, done, len(chunks)))
+                        t_last = now
+                if stop is not None and stop() and remaining:
+                    client.cancel(remaining)
+                    print("stress: cancelled the cluster's remaining tasks", file=sys.stderr, flush=True)
+                    break
+                if not finished:
+                    time.sleep(0.2)
+        except BaseException:
+            client.cancel(remaining)
+            raise
+        if self.cluster is not None and cfg.cluster.kind == "local":
+            self.workers = len(client.scheduler_info().get("workers", {})) or self.workers
+        return self.workers, engine_seconds
+
+
+def connect(cfg: Any) -> Connection:
+    """Start or reach the Dask cluster named by ``cfg.cluster`` (bad settings: InputError)."""
+    return Connection(cfg)
 
 
 def client_for(cfg: Any) -> tuple[Any, Any, int]:
@@ -70,71 +139,36 @@ def client_for(cfg: Any) -> tuple[Any, Any, int]:
         cluster = LocalCluster(n_workers=c.workers, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=0, silence_logs=logging.ERROR)
         return Client(cluster), cluster, c.workers
     if c.kind == "slurm":
+        import shutil
+
         try:
             from dask_jobqueue import SLURMCluster
         except ImportError:
-            raise InputError("cluster.kind", "slurm", "none, local or address here: dask-jobqueue is not installed (pip install 'stress[cluster]')") from None
-        extra = [*(f"--gres=gpu:{c.gpus}" for _ in [0] if c.gpus), *c.job_extra]
+            raise InputError("cluster.kind", "slurm", "none, local or address here: dask-jobqueue is not installed (pip install dask-jobqueue)") from None
+        if shutil.which("sbatch") is None:
+            raise InputError("cluster.kind", "slurm", "a machine where SLURM's sbatch is on PATH (it is not here): run from a SLURM login node, or use cluster=local")
+        extra = [*([f"--gres=gpu:{c.gpus}"] if c.gpus else []), *c.job_extra]
         prologue = [*c.prologue, *(["export JAX_PLATFORMS=cuda"] if c.gpus else [])]
-        cluster = SLURMCluster(
-            cores=c.cores,
-            processes=1,  # one JAX process a job: it owns the job's devices
-            memory=c.memory,
-            walltime=c.walltime,
-            queue=c.queue,
-            account=c.account,
-            job_extra_directives=extra,
-            job_script_prologue=prologue,
-            worker_extra_args=["--nthreads", "1"],
-        )
-        cluster.scale(jobs=c.workers)
+        try:
+            cluster = SLURMCluster(
+                cores=c.cores,
+                processes=1,  # one JAX process a job: it owns the job's devices
+                memory=c.memory,
+                walltime=c.walltime,
+                queue=c.queue,
+                account=c.account,
+                job_extra_directives=extra,
+                job_script_prologue=prologue,
+                worker_extra_args=["--nthreads", "1"],
+            )
+            cluster.scale(jobs=c.workers)
+        except Exception as exc:  # noqa: BLE001 - dask-jobqueue reports bad settings in several ways
+            raise InputError("cluster", c.kind, f"SLURM settings dask-jobqueue accepts ({type(exc).__name__}: {exc})") from None
         return Client(cluster), cluster, c.workers
     if c.kind == "address":
         try:
             client = Client(c.address, timeout="30s")
-        except OSError as exc:
-            raise InputError("cluster.address", c.address, f"the address of a reachable Dask scheduler ({exc})") from None
+        except (OSError, ValueError, TypeError) as exc:
+            raise InputError("cluster.address", c.address, f"the address of a reachable Dask scheduler, e.g. tcp://10.0.0.5:8786 ({type(exc).__name__}: {exc})") from None
         return client, None, max(1, len(client.scheduler_info().get("workers", {})))
     raise InputError("cluster.kind", c.kind, "local, slurm or address")
-
-
-def run(cfg: Any, run_dir: Path, chunks: list[int], progress: Any = None) -> tuple[int, float]:
-    """Compute ``chunks`` of ``cfg``'s run into the store in ``run_dir`` on the cluster named by
-    ``cfg.cluster``; returns the number of workers and the seconds the tasks spent in the engine
-    (summed over workers). Ctrl-C cancels the tasks and returns: the
-    chunks already written stay in the store, and the caller merges them into a partial result."""
-    from dask.distributed import as_completed
-
-    from stress.engine import ChunkDone, Layout
-
-    payload = json.dumps(dataclasses.asdict(cfg), default=str)
-    k = cfg.cluster.chunks_per_task
-    tasks = [chunks[i : i + k] for i in range(0, len(chunks), k)]
-    layout = Layout.of(cfg.sampler.n_paths, cfg.sampler.chunk_size)
-    client, cluster, workers = client_for(cfg)
-    try:
-        futures = [client.submit(work, t, payload, str(Path(run_dir).resolve()), pure=False, key=f"stress-chunks-{t[0]}-{t[-1]}-{time.time_ns()}") for t in tasks]
-        done, engine_seconds = 0, 0.0
-        t_last = time.perf_counter()
-        try:
-            for fut in as_completed(futures):
-                out = fut.result()
-                engine_seconds += out["engine_seconds"]
-                for c in out["chunks"]:
-                    done += 1
-                    now = time.perf_counter()
-                    if progress is not None:
-                        first = c * layout.chunk_size
-                        progress(ChunkDone(c, layout.n_chunks, first, first + layout.paths_in(c) - 1, now - t_last, done, len(chunks)))
-                    t_last = now
-        except KeyboardInterrupt:
-            # Like a single-process run: keep what is finished; the caller writes a partial result.
-            client.cancel(futures)
-            print("\nstress: interrupted: cancelled the cluster's remaining tasks", file=sys.stderr, flush=True)
-        if cluster is not None and cfg.cluster.kind == "local":
-            workers = len(client.scheduler_info().get("workers", {})) or workers
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return workers, engine_seconds

@@ -9,7 +9,6 @@ OmegaConf objects.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -789,6 +788,10 @@ def validate(cfg: Config) -> Config:
             raise InputError(f"cluster.{name}", getattr(cl, name), "a whole number >= 1")
     if cl.gpus < 0:
         raise InputError("cluster.gpus", cl.gpus, "a whole number >= 0")
+    if cl.kind == "none":
+        unused = [f"cluster.{f.name}" for f in fields(ClusterConfig) if f.name != "kind" and getattr(cl, f.name) != getattr(ClusterConfig(), f.name)]
+        if unused:
+            raise InputError(unused[0], getattr(cl, unused[0].split(".")[1]), "a setting used only with a cluster (cluster=local, slurm or address); this run computes in one process")
     if cl.kind == "address" and not cl.address:
         raise InputError("cluster.address", cl.address, "the address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786) with cluster.kind=address")
     if cfg.resume is not None and not str(cfg.resume).strip():

@@ -288,6 +288,8 @@ def run(
     pending = None
     try:
         for s in range(0, len(todo), D):
+            if stop is not None and stop():  # nothing more is dispatched; what is in flight finishes
+                break
             step = todo[s : s + D]
             # One chunk a device. Dispatch is asynchronous (after each device's first call,
             # which compiles: in parallel threads): step s is queued before step s-1's results
@@ -295,10 +297,6 @@ def run(
             outs = list(pool.map(dispatch, range(len(step)), step)) if pool is not None else [dispatch(0, step[0])]
             if pending is not None:
                 collect(pending)
-                if stop is not None and stop():
-                    collect((step, outs))
-                    pending = None
-                    break
             pending = (step, outs)
         if pending is not None:
             collect(pending)

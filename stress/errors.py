@@ -31,6 +31,10 @@ class InputError(ValueError):
         self.allowed = allowed
         super().__init__(f"{field}={value!r} is not allowed: {allowed}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its parts (a Dask worker's error reaches the driver this way)
+        return (type(self), (self.field, self.value, self.allowed))
+
 
 def check_range(
     field: str,

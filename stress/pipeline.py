@@ -349,13 +349,42 @@ class _Merged:
     workers: int
     res: Any  # the engine's result for the chunks computed in this process (None on a cluster)
     cluster_seconds: float = 0.0  # seconds the cluster's tasks spent in the engine, summed over workers
+    computed_on: str = ""  # backends and device kinds that computed the chunks (from their records)
 
 
-def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progress: Any) -> _Merged:
+def run_header(cfg: Config, prep: Prepared, metrics: Any, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The chunk-store manifest of this run (:func:`stress.store.header`)."""
+    from stress import engine, store
+    from stress.metrics import Accumulator
+
+    s = cfg.sampler
+    layout = engine.Layout.of(s.n_paths, s.chunk_size)
+    empty = metrics.empty(prep.mrio.n, len(prep.mrio.regions), cfg.model.horizon_days)
+    fields = {name: (tuple(a.shape), str(np.dtype(a.dtype))) for name, a in zip(Accumulator._fields, empty, strict=True)}
+    return store.header(cfg, layout, engine.n_kept(metrics, s.n_paths), fields, prep.provenance, overrides)
+
+
+def hydra_overrides(run_dir: Path) -> list[str]:
+    """The overrides Hydra saved for the job in ``run_dir`` (``.hydra/overrides.yaml``; none if absent)."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load((Path(run_dir) / ".hydra" / "overrides.yaml").read_text()) or []
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(o) for o in loaded] if isinstance(loaded, list) else []
+
+
+def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progress: Any, stop: Any = None) -> _Merged:
     """Run ``cfg``'s chunks through the run folder's chunk store (:mod:`stress.store`): create it
     (or, with ``resume``, check it against this run and load its finished chunks), compute the
     missing chunks here or on a Dask cluster (``cluster``), each written to the store as it
-    finishes, and merge every chunk. Ctrl-C stops after the current chunk."""
+    finishes, and merge every chunk. ``stop()`` true (Ctrl-C) ends the computing after the
+    current chunk."""
+    import contextlib
+
+    import jax
+
     from stress import engine, store
     from stress.metrics import Accumulator
     from stress.sampler import DRIVERS
@@ -363,70 +392,85 @@ def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progres
     s = cfg.sampler
     layout = engine.Layout.of(s.n_paths, s.chunk_size)
     kept = engine.n_kept(metrics, s.n_paths)
-    n = prep.mrio.n
-    empty = Accumulator(*(np.asarray(a) for a in metrics.empty(n, len(prep.mrio.regions), cfg.model.horizon_days)))
-    fields = {name: (tuple(a.shape), str(a.dtype)) for name, a in zip(Accumulator._fields, empty, strict=True)}
-    manifest = store.header(cfg, layout, kept, fields, prep.provenance)
+    run_dir = Path(run_dir)
+    on_cluster = cfg.cluster.kind != "none"
     if cfg.resume is not None:
-        if Path(cfg.resume).expanduser().resolve() != Path(run_dir).resolve():
+        if Path(cfg.resume).expanduser().resolve() != run_dir.resolve():
             raise InputError("resume", cfg.resume, f"the run folder this job writes to ({run_dir}); pass resume=RUN_DIR on the command line")
         if not store.ChunkStore.exists(run_dir):
             raise InputError("resume", cfg.resume, "the folder of a run started by python -m stress run (it holds store/manifest.json)")
-        st = store.ChunkStore.open(run_dir)
-        store.check(st.manifest, manifest, Path(run_dir))
-    else:
-        if store.ChunkStore.exists(run_dir):
-            raise InputError("hydra.run.dir", str(run_dir), f"a folder without another run's chunk store (continue that run with resume={run_dir})")
-        n_scalars = metrics.n_scalars(prep.tables)
-        st = store.ChunkStore.create(run_dir, manifest, n_scalars, len(DRIVERS), str(np.dtype(prep.tables.X0.dtype)))
-    total = empty
-    scalars = np.full((kept, metrics.n_scalars(prep.tables)), np.nan, np.dtype(prep.tables.X0.dtype))
-    drivers = np.full((kept, len(DRIVERS)), np.nan)
-    good: set[int] = set()
+    elif store.ChunkStore.exists(run_dir):
+        raise InputError("hydra.run.dir", str(run_dir), f"a folder without another run's chunk store (continue that run with resume={run_dir})")
+    # Connect to the cluster first: a cluster that cannot be reached leaves no store behind.
+    from stress import cluster as cluster_mod
 
-    def load(chunks: list[int]) -> list[int]:
-        nonlocal total
-        bad = []
-        for c in chunks:
-            try:
-                acc, lo, sc, dr = st.load(c)
-            except store.CorruptChunk as exc:
-                print(f"stress: warning: {exc}; recomputing it", file=sys.stderr, flush=True)
-                bad.append(c)
-                continue
-            total = engine.add(total, acc)
-            scalars[lo : lo + len(sc)] = sc
-            drivers[lo : lo + len(dr)] = dr
-            good.add(c)
-        st.forget(bad)
-        return bad
+    with cluster_mod.connect(cfg) if on_cluster else contextlib.nullcontext() as cl:
+        if cfg.resume is not None:
+            st = store.ChunkStore.open(run_dir)
+            store.check(st.manifest, run_header(cfg, prep, metrics), run_dir, backend=not on_cluster)
+            for tmp in run_dir.glob(".results.nc.*.tmp"):  # left by a kill during the last write
+                tmp.unlink(missing_ok=True)
+        else:
+            manifest = run_header(cfg, prep, metrics, hydra_overrides(run_dir))
+            st = store.ChunkStore.create(run_dir, manifest, metrics.n_scalars(prep.tables), len(DRIVERS), str(np.dtype(prep.tables.X0.dtype)))
+        total = Accumulator(*(np.asarray(a) for a in metrics.empty(prep.mrio.n, len(prep.mrio.regions), cfg.model.horizon_days)))
+        scalars = np.full((kept, metrics.n_scalars(prep.tables)), np.nan, np.dtype(prep.tables.X0.dtype))
+        drivers = np.full((kept, len(DRIVERS)), np.nan)
+        good: set[int] = set()
 
-    repaired = load(st.finished())
-    resumed = len(good)
-    todo = [c for c in range(layout.n_chunks) if c not in good]
-    if cfg.resume is not None:
-        done_paths = sum(layout.paths_in(c) for c in good)
-        print(f"resuming {run_dir}: {resumed} of {layout.n_chunks} chunks finished ({done_paths:,} paths); computing {len(todo)}", flush=True)
-    workers, res, cluster_seconds = 1, None, 0.0
-    if todo and cfg.cluster.kind != "none":
-        from stress import cluster
+        def load(chunks: list[int]) -> list[int]:
+            nonlocal total
+            bad = []
+            for c in chunks:
+                try:
+                    acc, lo, sc, dr = st.load(c)
+                except store.CorruptChunk as exc:
+                    print(f"stress: warning: {exc}; recomputing it", file=sys.stderr, flush=True)
+                    bad.append(c)
+                    continue
+                total = engine.add(total, acc)
+                scalars[lo : lo + len(sc)] = sc
+                drivers[lo : lo + len(dr)] = dr
+                good.add(c)
+            st.forget(bad)
+            return bad
 
-        workers, cluster_seconds = cluster.run(cfg, Path(run_dir), todo, progress)
-        for _ in range(3):  # a chunk damaged between its worker and here is computed again
-            bad = load([c for c in st.finished() if c not in good])
-            if not bad:
-                break
-            cluster_seconds += cluster.run(cfg, Path(run_dir), bad, progress)[1]
-    elif todo:
-        with _StopOnInterrupt() as stop:
+        repaired = load(st.finished())
+        resumed = len(good)
+        here = (jax.default_backend(), str(getattr(jax.local_devices()[0], "device_kind", "")))
+        if not on_cluster and good:
+            other = {k: v for k, v in st.writers(good).items() if k[0] != here[0]}
+            if other:
+                (b, kind), cs = next(iter(other.items()))
+                raise InputError("resume", cfg.resume, f"the JAX backend its chunks were computed on ({len(cs)} chunks on {b} ({kind}); this process runs {here[0]}): chunks of different backends would mix")
+        todo = [c for c in range(layout.n_chunks) if c not in good]
+        if cfg.resume is not None:
+            done_paths = sum(layout.paths_in(c) for c in good)
+            print(f"resuming {run_dir}: {resumed} of {layout.n_chunks} chunks finished ({done_paths:,} paths); computing {len(todo)}", flush=True)
+        workers, res, cluster_seconds = 1, None, 0.0
+        if todo and cl is not None:
+            workers, cluster_seconds = cl.run(run_dir, todo, progress, stop)
+            for _ in range(3):  # a chunk damaged between its worker and here is computed again
+                bad = load([c for c in st.finished() if c not in good])
+                if not bad or (stop is not None and stop()):
+                    break
+                cluster_seconds += cl.run(run_dir, bad, progress, stop)[1]
+        elif todo:
             res = run_engine(cfg, prep, metrics, on_chunk=progress, chunks=todo, sink=st.write, stop=stop)
-        total = engine.add(total, res.acc)
-        for c in res.done:
-            rows = slice(c * layout.chunk_size, min((c + 1) * layout.chunk_size, kept))
-            scalars[rows], drivers[rows] = res.scalars[rows], res.drivers[rows]
-        good.update(res.done)
+            total = engine.add(total, res.acc)
+            for c in res.done:
+                rows = slice(c * layout.chunk_size, min((c + 1) * layout.chunk_size, kept))
+                scalars[rows], drivers[rows] = res.scalars[rows], res.drivers[rows]
+            good.update(res.done)
+    if not good:
+        raise Interrupted(f"interrupted before any chunk finished: nothing to write; start again with: python -m stress run resume={run_dir.resolve()}")
+    writers = st.writers(good)
+    backends = sorted({b for b, _ in writers})
+    if len(backends) > 1:
+        raise InputError("resume", str(run_dir), "chunks computed on one JAX backend (the records show " + ", ".join(f"{b} ({k}): {len(cs)} chunks" for (b, k), cs in writers.items()) + ")")
     paths = sum(layout.paths_in(c) for c in good)
-    return _Merged(total, scalars, drivers, len(good), paths, resumed, len(repaired), workers, res, cluster_seconds)
+    computed_on = ", ".join(f"{b} ({k})" for b, k in sorted(writers))
+    return _Merged(total, scalars, drivers, len(good), paths, resumed, len(repaired), workers, res, cluster_seconds, computed_on)
 
 
 def simulate_paths(
@@ -437,6 +481,7 @@ def simulate_paths(
     label: str = "stress run",
     keep_all: bool = False,
     run_dir: Path | None = None,
+    stop: Any = None,
 ) -> Simulated:
     """Prepare, run the engine over ``cfg.sampler``'s paths and build the Dataset (nothing is
     written but, with ``run_dir``, the chunk store there: :func:`stored_run`). ``label`` starts
@@ -464,7 +509,7 @@ def simulate_paths(
             res = run_engine(cfg, prep, metrics, on_chunk=progress)
             merged = _Merged(res.acc, res.scalars, res.drivers, res.n_chunks, s.n_paths, 0, 0, 1, res)
         else:
-            merged = stored_run(cfg, prep, metrics, Path(run_dir), progress)
+            merged = stored_run(cfg, prep, metrics, Path(run_dir), progress, stop)
             res = merged.res
     finally:
         progress.close()
@@ -494,6 +539,7 @@ def simulate_paths(
         "devices": len(devices),
         "workers": merged.workers,
         "cluster": cfg.cluster.kind if run_dir is not None else "none",
+        "computed_on": merged.computed_on or f"{prep.provenance.get('jax_backend', '')} ({prep.provenance.get('device_kind', '')})",
         "horizon_days": cfg.model.horizon_days,
         "halt_threshold": mt.halt_threshold,
         "constraint_threshold": mt.constraint_threshold,
@@ -536,21 +582,25 @@ def require_scenario(cfg: Config) -> None:
 def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     """The main job: Monte Carlo over paths through the run folder's chunk store; writes
     ``run_dir/results.nc`` (partial, and :class:`Interrupted` raised, after a Ctrl-C); prints a
-    summary."""
+    summary. From the start of the engine until the results file is written, a first Ctrl-C
+    stops the computing after the current chunk and the finished chunks are still written."""
     require_scenario(cfg)
     check_writable(run_dir)
     t0 = time.perf_counter()
     from stress.results.dataset import write_atomic
 
-    out = simulate_paths(cfg, config_yaml, t0=t0, run_dir=Path(run_dir))
-    ds, res = out.ds, out.res
-    path = write_atomic(ds, Path(run_dir) / "results.nc")
+    with _StopOnInterrupt() as stop:
+        out = simulate_paths(cfg, config_yaml, t0=t0, run_dir=Path(run_dir), stop=stop)
+        ds, res = out.ds, out.res
+        path = write_atomic(ds, Path(run_dir) / "results.nc")
     if not out.complete:
         raise Interrupted(
             f"stopped after {ds.attrs['chunks_finished']} of {ds.attrs['n_chunks']} chunks: partial results of "
             f"{ds.attrs['n_paths']:,} of {ds.attrs['n_paths_requested']:,} paths in {path.resolve()}; "
             f"continue with: python -m stress run resume={Path(run_dir).resolve()}"
         )
+    if stop():
+        print("stress: Ctrl-C came after the last chunk: the results are complete", file=sys.stderr, flush=True)
     print_summary(ds, top_n=cfg.metrics.top_n)
     engine_s = f"{res.run_seconds:.1f} s in the engine, " if res is not None else ""
     print(f"wall time {out.wall:.1f} s ({engine_s}{ds.attrs['n_chunks']} chunks, {ds.attrs['chunks_resumed']} from the store)")

@@ -112,8 +112,10 @@ def git_commit(root: Path | None = None) -> str:
     checkout nor runs a configured command.
     """
     root = SOURCE_ROOT if root is None else Path(root)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/"), "LC_ALL": "C"}
-    git = ["git", "--no-optional-locks", "-c", "core.fsmonitor=false", "-C", str(root)]
+    # No user or system git config (a HOME set by the run could name filters or hooks to run);
+    # the checkout's own .git/config is the user's own.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
+    git = ["git", "--no-optional-locks", "-c", "core.fsmonitor=false", "-c", "core.attributesFile=" + os.devnull, "-C", str(root)]
 
     def out(*args: str) -> str:
         return subprocess.run([*git, *args], capture_output=True, text=True, timeout=5, check=True, env=env).stdout.strip()

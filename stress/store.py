@@ -23,6 +23,7 @@ Only JSON and Zarr arrays of numbers are read back: nothing in a store can run c
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -36,7 +37,6 @@ import numpy as np
 
 from stress.errors import InputError
 from stress.files import replace_atomic
-from stress.metrics import Accumulator
 
 FORMAT = 1
 NOT_NUMBERS = ("resume", "report", "cluster", "runtime.progress", "runtime.devices", "metrics.top_n", "simulate", "compare", "policies", "calibration.chains", "calibration.warmup", "calibration.samples", "calibration.seed", "calibration.thin", "calibration.force", "calibration.output", "calibration.models")
@@ -73,6 +73,7 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
+@functools.cache
 def code_fingerprint() -> str:
     """SHA-256 over the package's source files and bundled data (names and bytes): a resume with
     changed code is refused even when the version number did not move."""
@@ -89,16 +90,64 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def header(cfg: Any, layout: Any, n_kept: int, fields: dict[str, tuple[tuple[int, ...], str]], provenance: dict[str, Any]) -> dict[str, Any]:
-    """The manifest of a new store (:func:`check` compares a resume's against it)."""
+def input_files(cfg: Any) -> dict[str, str]:
+    """SHA-256 of the files a run reads that the user named (``world.path``'s folder,
+    ``calibration.posterior``): a resume after they changed is refused."""
+    out: dict[str, str] = {}
+    paths = []
+    if getattr(cfg.world, "path", None):
+        folder = Path(cfg.world.path).expanduser()
+        paths += sorted(f for f in folder.iterdir() if f.is_file()) if folder.is_dir() else [folder]
+    post = getattr(cfg.calibration, "posterior", None)
+    if post and str(post).lower() not in ("none", "bundled"):
+        paths.append(Path(post).expanduser())
+    for f in paths:
+        try:
+            out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+        except OSError:
+            out[str(f)] = "unreadable"
+    return out
+
+
+def writer() -> dict[str, str]:
+    """What computed a chunk: backend, device kind, JAX versions, code (kept in its record)."""
+    import jax
+
+    from stress.runtime import provenance
+
+    prov = provenance()
+    dev = jax.local_devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device_kind": str(getattr(dev, "device_kind", dev.platform)),
+        "jax_version": str(prov.get("jax_version")),
+        "jaxlib_version": str(prov.get("jaxlib_version")),
+        "code": code_fingerprint(),
+    }
+
+
+def header(
+    cfg: Any,
+    layout: Any,
+    n_kept: int,
+    fields: dict[str, tuple[tuple[int, ...], str]],
+    provenance: dict[str, Any],
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """The manifest of a new store (:func:`check` compares a resume's against it);
+    ``overrides``: the command line's overrides, which ``resume=RUN_DIR`` reuses."""
+    import jax
+
     s = settings(cfg)
     return {
+        "overrides": list(overrides or []),
+        "inputs": input_files(cfg),
         "format": FORMAT,
         "stress_version": provenance.get("stress_version", "unknown"),
         "code": code_fingerprint(),
         "jax_version": provenance.get("jax_version", "unknown"),
         "jaxlib_version": provenance.get("jaxlib_version", "unknown"),
-        "backend": provenance.get("backend", "unknown"),
+        "backend": jax.default_backend(),
         "precision": cfg.runtime.precision,
         "settings": s,
         "settings_hash": digest(s),
@@ -111,8 +160,9 @@ def header(cfg: Any, layout: Any, n_kept: int, fields: dict[str, tuple[tuple[int
     }
 
 
-def check(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> None:
-    """Refuse to resume a store written by other settings, code or JAX."""
+def check(old: dict[str, Any], new: dict[str, Any], run_dir: Path, *, backend: bool = True) -> None:
+    """Refuse to resume a store written by other settings, input files, code or JAX (and, with
+    ``backend``, another JAX backend: a cluster's workers may differ from its driver)."""
     where = str(run_dir)
     if old.get("format") != FORMAT:
         raise InputError("resume", where, f"a run folder written by this version of stress (its store has format {old.get('format')!r}, this version reads {FORMAT})")
@@ -121,11 +171,27 @@ def check(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> None:
         diff = [f"{k}={a.get(k, '(unset)')!r} (now {b.get(k, '(unset)')!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
         raise InputError("resume", where, f"the settings it was started with: {shown}. Resume with the same settings, or start a new run")
+    if old.get("inputs", {}) != new.get("inputs", {}):
+        a, b = old.get("inputs", {}), new.get("inputs", {})
+        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        raise InputError("resume", where, "the input files it was started with, unchanged (changed since: " + ", ".join(changed[:4]) + "); start a new run")
     for key, what in (("code", "stress code"), ("stress_version", "stress version"), ("jax_version", "JAX version"), ("jaxlib_version", "jaxlib version"), ("backend", "JAX backend")):
+        if key == "backend" and not backend:
+            continue
         if old.get(key) != new.get(key):
             raise InputError("resume", where, f"the same {what} as the run it continues (it was started with {old.get(key)!r}, this is {new.get(key)!r}); start a new run")
     if old["fields"] != new["fields"]:
         raise InputError("resume", where, "a store with the fields this run writes (they differ); start a new run")
+
+
+MANIFEST_KEYS = ("format", "overrides", "settings", "settings_hash", "n_paths", "chunk_size", "n_chunks", "n_kept", "fields")
+
+
+def check_manifest(manifest: Any, run_dir: Path) -> None:
+    """A manifest read back must hold every key this version writes."""
+    missing = [k for k in MANIFEST_KEYS if k not in manifest] if isinstance(manifest, dict) else list(MANIFEST_KEYS)
+    if missing or not isinstance(manifest.get("fields"), dict) or not isinstance(manifest.get("overrides"), list):
+        raise InputError("resume", str(run_dir), f"a run folder whose store/manifest.json is complete (it lacks {', '.join(missing) or 'fields'}); start a new run")
 
 
 class ChunkStore:
@@ -138,12 +204,21 @@ class ChunkStore:
         self.root = Path(root)
         self.manifest = manifest
         self.group = zarr.open_group(str(self.root / "chunks.zarr"), mode="r+")
+        from stress.metrics import Accumulator
+
         self.fields = list(Accumulator._fields)  # the manifest's JSON keys are sorted: the order is the Accumulator's
         if sorted(self.fields) != sorted(manifest["fields"]):
             raise InputError("resume", str(self.root.parent), "a store with the fields this version of stress writes; start a new run")
         self.chunk_size = int(manifest["chunk_size"])
         self.n_chunks = int(manifest["n_chunks"])
         self.n_kept = int(manifest["n_kept"])
+        self._writer: dict[str, str] | None = None
+
+    @property
+    def writer(self) -> dict[str, str]:
+        if self._writer is None:
+            self._writer = writer()
+        return self._writer
 
     @staticmethod
     def exists(run_dir: Path) -> bool:
@@ -186,14 +261,18 @@ class ChunkStore:
             manifest = json.loads((root / "manifest.json").read_text())
         except (OSError, ValueError) as exc:
             raise InputError("resume", str(run_dir), f"a run folder with a readable store/manifest.json ({exc})") from None
-        return cls(root, manifest)
+        check_manifest(manifest, run_dir)
+        try:
+            return cls(root, manifest)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError("resume", str(run_dir), f"a run folder whose store/chunks.zarr can be opened ({type(exc).__name__}: {exc}); start a new run") from None
 
     # -- writing ---------------------------------------------------------------------------
 
     def write(self, out: Any) -> None:
         """Store one chunk's contribution (a :class:`stress.engine.ChunkOutput`), then its record."""
         c = int(out.index)
-        h = hashlib.sha256()
+        h = hashlib.sha256(f"chunk {c}".encode())  # a chunk's data copied onto another's fails
         for name, a in zip(self.fields, out.acc, strict=True):
             a = np.require(a, np.int64, "C")
             self.group[name][c] = a
@@ -215,6 +294,7 @@ class ChunkStore:
             "paths": min(self.chunk_size, int(self.manifest["n_paths"]) - first),
             "retained_rows": int(rows.size),
             "sha256": h.hexdigest(),
+            **self.writer,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -238,14 +318,16 @@ class ChunkStore:
                 out.append(c)
         return sorted(out)
 
-    def load(self, c: int) -> tuple[Accumulator, int, np.ndarray, np.ndarray]:
+    def load(self, c: int) -> tuple[Any, int, np.ndarray, np.ndarray]:
         """Chunk ``c``'s accumulator, first retained row and retained scalars and drivers; raises
         :class:`CorruptChunk` when the data does not match the record's hash."""
         try:
             record = json.loads(self.record_path(c).read_text())
         except (OSError, ValueError) as exc:
             raise CorruptChunk(f"chunk {c}: unreadable record ({exc})") from None
-        h = hashlib.sha256()
+        if record.get("chunk") != c:
+            raise CorruptChunk(f"chunk {c}: its record {self.record_path(c).name} names chunk {record.get('chunk')!r}")
+        h = hashlib.sha256(f"chunk {c}".encode())
         parts = []
         lo = c * self.chunk_size
         n_rows = int(record.get("retained_rows", 0))
@@ -263,7 +345,20 @@ class ChunkStore:
             h.update(dr.tobytes())
         if h.hexdigest() != record.get("sha256"):
             raise CorruptChunk(f"chunk {c}: its data does not match the SHA-256 in {self.record_path(c).name}")
+        from stress.metrics import Accumulator
+
         return Accumulator(*parts), lo, sc, dr
+
+    def writers(self, chunks: Iterable[int]) -> dict[tuple[str, str], list[int]]:
+        """The (backend, device kind) that computed each of ``chunks``, from their records."""
+        out: dict[tuple[str, str], list[int]] = {}
+        for c in chunks:
+            try:
+                r = json.loads(self.record_path(c).read_text())
+            except (OSError, ValueError):
+                continue
+            out.setdefault((str(r.get("backend", "unknown")), str(r.get("device_kind", "unknown"))), []).append(c)
+        return out
 
     def forget(self, chunks: Iterable[int]) -> None:
         """Drop the records of ``chunks`` (to recompute them)."""

@@ -31,7 +31,7 @@ ARGS = ["+scenario=full_cutoff", "sampler.n_paths=512", "sampler.chunk_size=16",
 VOLATILE = {
     # what the same numbers may legitimately differ in: time, resume bookkeeping, where it ran
     "created", "wall_time_s", "engine_time_s", "first_chunk_time_s", "config", "chunks_resumed", "chunks_repaired",
-    "chunk_size", "devices", "device_count", "workers", "cluster", "git_commit",
+    "chunk_size", "n_chunks", "chunks_finished", "devices", "device_count", "local_device_count", "workers", "cluster", "git_commit",
 }
 
 
@@ -196,8 +196,14 @@ def test_resume_refuses_other_settings_code_or_folders(tmp_path, reference):
     # another setting that changes the numbers
     code, err = cli("run", f"resume={run}", "sampler.seed=3")
     assert code == 2 and "sampler.seed=0 (now 3)" in err and "Traceback" not in err
-    # another version of the code
+    # a refused resume does not change what the next one reuses (the manifest's overrides)
     manifest = json.loads((run / "store" / "manifest.json").read_text())
+    assert "sampler.n_paths=512" in manifest["overrides"] and not any("seed" in o for o in manifest["overrides"])
+    # a damaged manifest: one line, exit 2
+    (run / "store" / "manifest.json").write_text(json.dumps({"format": 1, "overrides": []}))
+    code, err = cli("run", f"resume={run}")
+    assert code == 2 and "lacks settings" in err and "Traceback" not in err
+    # another version of the code
     (run / "store" / "manifest.json").write_text(json.dumps({**manifest, "code": "0" * 64}))
     code, err = cli("run", f"resume={run}")
     assert code == 2 and "the same stress code" in err
@@ -209,6 +215,9 @@ def test_resume_refuses_other_settings_code_or_folders(tmp_path, reference):
     assert code == 2 and f"resume={run}" in err
     code, err = cli("compare", "+scenario=full_cutoff", f"resume={run}")
     assert code == 2 and "python -m stress run only" in err
+    # cluster settings in a one-process run would be ignored: refused
+    code, err = cli("run", *ARGS, "cluster.workers=3", f"hydra.run.dir={tmp_path / 'other'}")
+    assert code == 2 and "cluster.workers=3" in err
     # a resume of a finished run only merges: same numbers, nothing computed
     code, err = cli("run", f"resume={run}")
     assert code == 0, err
