@@ -269,7 +269,9 @@ def test_flows_are_conserved(case):
     # stocks by product and buyer region
     AS = np.asarray(tables.AS)
     S = rec.stocks  # (K, h, p, n), before the day's production
-    assert S.min() >= 0.0, _describe(run)
+    # never negative beyond rounding: a stock of a near-zero input (A^S ~ 1e-46) may round to
+    # -1e-50; the tolerance is the one of the stock balance below, relative to the stocks' scale
+    assert S.min() >= -1e-12 * (S.max() + scale), _describe(run)
     intermediate = rec.deliveries - share[..., None] * y_by_region  # (K, h, n, R)
     inflow = intermediate.reshape(K, run.h, R, p, R).sum(axis=2)  # (K, h, q, r)
     use_j = AS[None, None] * X[:, :, None, :]  # (K, h, p, n)
