@@ -53,6 +53,12 @@ def work(chunks: list[int], payload: str, run_dir: str) -> dict[str, Any]:
         metrics = pipeline.make_metrics(cfg, prep)
         st = store.ChunkStore.open(Path(run_dir))
         store.check(st.manifest, pipeline.run_header(cfg, prep, metrics), Path(run_dir), backend=False)
+        import jax
+
+        other = {k: v for k, v in st.writers(st.finished()).items() if k[0] != jax.default_backend()}
+        if other:  # before computing anything: chunks of two backends are never merged
+            (b, kind), cs = next(iter(other.items()))
+            raise InputError("cluster", cfg.cluster.kind, f"workers on the JAX backend the run's chunks were computed on ({len(cs)} chunks on {b} ({kind}); this worker runs {jax.default_backend()})")
         _PREPARED[key] = (cfg, prep, metrics, st)
     cfg, prep, metrics, st = _PREPARED[key]
     res = pipeline.run_engine(cfg, prep, metrics, chunks=chunks, sink=st.write)
@@ -126,6 +132,25 @@ def connect(cfg: Any) -> Connection:
     return Connection(cfg)
 
 
+def _test_submit(script: str) -> None:
+    """``sbatch --test-only`` on the workers' job script: a wrong account, queue or resource
+    request is refused now, instead of dask-jobqueue retrying the submission forever."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as fh:
+        fh.write(script)
+    try:
+        out = subprocess.run(["sbatch", "--test-only", fh.name], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise InputError("cluster.kind", "slurm", f"a working sbatch ({type(exc).__name__}: {exc})") from None
+    finally:
+        Path(fh.name).unlink(missing_ok=True)
+    if out.returncode != 0:
+        why = (out.stderr or out.stdout).strip().splitlines()
+        raise InputError("cluster", "slurm", "settings SLURM accepts (sbatch --test-only: " + (why[-1] if why else f"exit code {out.returncode}") + ")")
+
+
 def client_for(cfg: Any) -> tuple[Any, Any, int]:
     """A Dask client (and the cluster object to close, or None) for ``cfg.cluster``."""
     try:
@@ -161,7 +186,10 @@ def client_for(cfg: Any) -> tuple[Any, Any, int]:
                 job_script_prologue=prologue,
                 worker_extra_args=["--nthreads", "1"],
             )
+            _test_submit(cluster.job_script())
             cluster.scale(jobs=c.workers)
+        except InputError:
+            raise
         except Exception as exc:  # noqa: BLE001 - dask-jobqueue reports bad settings in several ways
             raise InputError("cluster", c.kind, f"SLURM settings dask-jobqueue accepts ({type(exc).__name__}: {exc})") from None
         return Client(cluster), cluster, c.workers

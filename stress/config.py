@@ -788,10 +788,17 @@ def validate(cfg: Config) -> Config:
             raise InputError(f"cluster.{name}", getattr(cl, name), "a whole number >= 1")
     if cl.gpus < 0:
         raise InputError("cluster.gpus", cl.gpus, "a whole number >= 0")
-    if cl.kind == "none":
-        unused = [f"cluster.{f.name}" for f in fields(ClusterConfig) if f.name != "kind" and getattr(cl, f.name) != getattr(ClusterConfig(), f.name)]
-        if unused:
-            raise InputError(unused[0], getattr(cl, unused[0].split(".")[1]), "a setting used only with a cluster (cluster=local, slurm or address); this run computes in one process")
+    # settings the chosen kind would ignore
+    used = {"none": (), "local": ("workers", "chunks_per_task"), "address": ("address", "chunks_per_task")}.get(
+        cl.kind, tuple(f.name for f in fields(ClusterConfig) if f.name != "address")
+    )
+    for f in fields(ClusterConfig):
+        if f.name == "kind" or f.name in used:
+            continue
+        value, default = getattr(cl, f.name), getattr(ClusterConfig(), f.name)
+        if value != default:
+            where = "this run computes in one process" if cl.kind == "none" else f"cluster.kind={cl.kind} does not use it"
+            raise InputError(f"cluster.{f.name}", value, f"a setting of another cluster kind (local: workers, chunks_per_task; slurm: all but address; address: address, chunks_per_task); {where}")
     if cl.kind == "address" and not cl.address:
         raise InputError("cluster.address", cl.address, "the address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786) with cluster.kind=address")
     if cfg.resume is not None and not str(cfg.resume).strip():

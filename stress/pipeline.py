@@ -467,7 +467,13 @@ def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progres
     writers = st.writers(good)
     backends = sorted({b for b, _ in writers})
     if len(backends) > 1:
-        raise InputError("resume", str(run_dir), "chunks computed on one JAX backend (the records show " + ", ".join(f"{b} ({k}): {len(cs)} chunks" for (b, k), cs in writers.items()) + ")")
+        raise InputError(
+            "resume",
+            str(run_dir),
+            "chunks computed on one JAX backend (the records show "
+            + ", ".join(f"{b} ({k}): {len(cs)} chunks" for (b, k), cs in writers.items())
+            + f"); delete the records in {run_dir / 'store' / 'done'} of one backend's chunks to have them recomputed",
+        )
     paths = sum(layout.paths_in(c) for c in good)
     computed_on = ", ".join(f"{b} ({k})" for b, k in sorted(writers))
     return _Merged(total, scalars, drivers, len(good), paths, resumed, len(repaired), workers, res, cluster_seconds, computed_on)
@@ -496,7 +502,10 @@ def simulate_paths(
     metrics = make_metrics(cfg, prep, keep_all=keep_all)
     s = cfg.sampler
     devices = engine.local_devices(cfg.runtime.devices)
-    where = f"workers={cfg.cluster.workers} ({cfg.cluster.kind})" if cfg.cluster.kind != "none" and run_dir is not None else f"devices={len(devices)}"
+    if cfg.cluster.kind == "none" or run_dir is None:
+        where = f"devices={len(devices)}"
+    else:
+        where = f"cluster={cfg.cluster.address}" if cfg.cluster.kind == "address" else f"workers={cfg.cluster.workers} ({cfg.cluster.kind})"
     print(
         f"{label}: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
         f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']} {where}",
@@ -605,7 +614,8 @@ def run(cfg: Config, run_dir: Path, config_yaml: str = "") -> Path:
     engine_s = f"{res.run_seconds:.1f} s in the engine, " if res is not None else ""
     print(f"wall time {out.wall:.1f} s ({engine_s}{ds.attrs['n_chunks']} chunks, {ds.attrs['chunks_resumed']} from the store)")
     print(f"results: {path.resolve()}")
-    if cfg.report:
+    if cfg.report or (cfg.resume is not None and (Path(run_dir) / "report.html").is_file()):
+        # (a resume also refreshes a report written from the partial results)
         from stress.report import write_report
 
         print(f"report: {write_report(path).resolve()}")

@@ -166,14 +166,14 @@ def check(old: dict[str, Any], new: dict[str, Any], run_dir: Path, *, backend: b
     where = str(run_dir)
     if old.get("format") != FORMAT:
         raise InputError("resume", where, f"a run folder written by this version of stress (its store has format {old.get('format')!r}, this version reads {FORMAT})")
-    if old["settings_hash"] != new["settings_hash"]:
+    if old["settings_hash"] != new["settings_hash"] or old["settings_hash"] != digest(old["settings"]):
         a, b = flatten(old["settings"]), flatten(new["settings"])
         diff = [f"{k}={a.get(k, '(unset)')!r} (now {b.get(k, '(unset)')!r})" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-        shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "")
+        shown = "; ".join(diff[:6]) + (f"; and {len(diff) - 6} more" if len(diff) > 6 else "") if diff else "(the manifest's settings do not match its hash)"
         raise InputError("resume", where, f"the settings it was started with: {shown}. Resume with the same settings, or start a new run")
     if old.get("inputs", {}) != new.get("inputs", {}):
         a, b = old.get("inputs", {}), new.get("inputs", {})
-        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        changed = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)) or ["(the manifest's list of input files)"]
         raise InputError("resume", where, "the input files it was started with, unchanged (changed since: " + ", ".join(changed[:4]) + "); start a new run")
     for key, what in (("code", "stress code"), ("stress_version", "stress version"), ("jax_version", "JAX version"), ("jaxlib_version", "jaxlib version"), ("backend", "JAX backend")):
         if key == "backend" and not backend:
@@ -190,7 +190,8 @@ MANIFEST_KEYS = ("format", "overrides", "settings", "settings_hash", "n_paths", 
 def check_manifest(manifest: Any, run_dir: Path) -> None:
     """A manifest read back must hold every key this version writes."""
     missing = [k for k in MANIFEST_KEYS if k not in manifest] if isinstance(manifest, dict) else list(MANIFEST_KEYS)
-    if missing or not isinstance(manifest.get("fields"), dict) or not isinstance(manifest.get("overrides"), list):
+    bad_types = not isinstance(manifest.get("fields"), dict) or not isinstance(manifest.get("overrides"), list) or not isinstance(manifest.get("settings"), dict) or not isinstance(manifest.get("inputs", {}), dict) if not missing else False
+    if missing or bad_types:
         raise InputError("resume", str(run_dir), f"a run folder whose store/manifest.json is complete (it lacks {', '.join(missing) or 'fields'}); start a new run")
 
 
