@@ -53,12 +53,7 @@ def work(chunks: list[int], payload: str, run_dir: str) -> dict[str, Any]:
         metrics = pipeline.make_metrics(cfg, prep)
         st = store.ChunkStore.open(Path(run_dir))
         store.check(st.manifest, pipeline.run_header(cfg, prep, metrics), Path(run_dir), backend=False)
-        import jax
-
-        other = {k: v for k, v in st.writers(st.finished()).items() if k[0] != jax.default_backend()}
-        if other:  # before computing anything: chunks of two backends are never merged
-            (b, kind), cs = next(iter(other.items()))
-            raise InputError("cluster", cfg.cluster.kind, f"workers on the JAX backend the run's chunks were computed on ({len(cs)} chunks on {b} ({kind}); this worker runs {jax.default_backend()})")
+        st.refuse_other_backends(st.finished(), "cluster", cfg.cluster.kind, "this worker")  # before computing anything
         _PREPARED[key] = (cfg, prep, metrics, st)
     cfg, prep, metrics, st = _PREPARED[key]
     res = pipeline.run_engine(cfg, prep, metrics, chunks=chunks, sink=st.write)

@@ -359,7 +359,9 @@ def run_header(cfg: Config, prep: Prepared, metrics: Any, overrides: list[str] |
 
     s = cfg.sampler
     layout = engine.Layout.of(s.n_paths, s.chunk_size)
-    empty = metrics.empty(prep.mrio.n, len(prep.mrio.regions), cfg.model.horizon_days)
+    import jax
+
+    empty = jax.eval_shape(lambda: metrics.empty(prep.mrio.n, len(prep.mrio.regions), cfg.model.horizon_days))  # shapes only
     fields = {name: (tuple(a.shape), str(np.dtype(a.dtype))) for name, a in zip(Accumulator._fields, empty, strict=True)}
     return store.header(cfg, layout, engine.n_kept(metrics, s.n_paths), fields, prep.provenance, overrides)
 
@@ -382,8 +384,6 @@ def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progres
     finishes, and merge every chunk. ``stop()`` true (Ctrl-C) ends the computing after the
     current chunk."""
     import contextlib
-
-    import jax
 
     from stress import engine, store
     from stress.metrics import Accumulator
@@ -437,12 +437,8 @@ def stored_run(cfg: Config, prep: Prepared, metrics: Any, run_dir: Path, progres
 
         repaired = load(st.finished())
         resumed = len(good)
-        here = (jax.default_backend(), str(getattr(jax.local_devices()[0], "device_kind", "")))
-        if not on_cluster and good:
-            other = {k: v for k, v in st.writers(good).items() if k[0] != here[0]}
-            if other:
-                (b, kind), cs = next(iter(other.items()))
-                raise InputError("resume", cfg.resume, f"the JAX backend its chunks were computed on ({len(cs)} chunks on {b} ({kind}); this process runs {here[0]}): chunks of different backends would mix")
+        if not on_cluster:  # (cluster workers check for themselves)
+            st.refuse_other_backends(good, "resume", cfg.resume, "this process")
         todo = [c for c in range(layout.n_chunks) if c not in good]
         if cfg.resume is not None:
             done_paths = sum(layout.paths_in(c) for c in good)

@@ -111,17 +111,16 @@ def input_files(cfg: Any) -> dict[str, str]:
 
 def writer() -> dict[str, str]:
     """What computed a chunk: backend, device kind, JAX versions, code (kept in its record)."""
+    from importlib import metadata
+
     import jax
 
-    from stress.runtime import provenance
-
-    prov = provenance()
     dev = jax.local_devices()[0]
     return {
         "backend": jax.default_backend(),
         "device_kind": str(getattr(dev, "device_kind", dev.platform)),
-        "jax_version": str(prov.get("jax_version")),
-        "jaxlib_version": str(prov.get("jaxlib_version")),
+        "jax_version": jax.__version__,
+        "jaxlib_version": metadata.version("jaxlib"),
         "code": code_fingerprint(),
     }
 
@@ -361,13 +360,20 @@ class ChunkStore:
             out.setdefault((str(r.get("backend", "unknown")), str(r.get("device_kind", "unknown"))), []).append(c)
         return out
 
+    def refuse_other_backends(self, chunks: Iterable[int], field: str, value: Any, who: str) -> None:
+        """Refuse (InputError on ``field``) when the records of ``chunks`` name a JAX backend
+        other than this process's: chunks of two backends are never merged."""
+        mine = self.writer["backend"]
+        other = {k: v for k, v in self.writers(chunks).items() if k[0] != mine}
+        if other:
+            (b, kind), cs = next(iter(other.items()))
+            raise InputError(field, value, f"the JAX backend the run's chunks were computed on ({len(cs)} chunks on {b} ({kind}); {who} runs {mine}): chunks of different backends would mix")
+
     def forget(self, chunks: Iterable[int]) -> None:
         """Drop the records of ``chunks`` (to recompute them)."""
         for c in chunks:
             self.record_path(c).unlink(missing_ok=True)
 
-    def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
 
 
 def write_json(path: Path, obj: Any) -> Path:
