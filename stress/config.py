@@ -52,6 +52,7 @@ class ModelConfig:
     alpha_tau: float = 365.0
     order_type: str = "alt"
     boario_quirks: bool = True
+    kernel: str = "compact"  # "plain": the (n, n) orders matrix, the reference implementation
     year_to_day: float = 365.0
     demand_elasticity: float = 0.5  # configs/model/ario.yaml gives the sources
     substitution_elasticity: float = 0.5
@@ -505,6 +506,7 @@ class RuntimeConfig:
     platform: str | None = None
     progress: str = "auto"
     devices: int | None = None  # local devices to spread chunks over (null: all); results do not depend on it
+    width: int | None = None  # paths vectorised together (a multiple of 8; null: the platform's default); results do not depend on it
 
 
 CLUSTER_KINDS = ("none", "local", "slurm", "address")
@@ -701,6 +703,8 @@ def validate(cfg: Config) -> Config:
     check_range("model.year_to_day", m.year_to_day, lo=0.0, lo_open=True, finite=True)
     if m.order_type not in ("alt", "noalt"):
         raise InputError("model.order_type", m.order_type, "alt or noalt")
+    if m.kernel not in ("compact", "plain"):
+        raise InputError("model.kernel", m.kernel, "compact (the fast form) or plain (the reference (n, n) form)")
     check_range("model.demand_elasticity", m.demand_elasticity, lo=0.0, finite=True)
     check_range("model.substitution_elasticity", m.substitution_elasticity, lo=0.0, finite=True)
     if m.horizon_days > 3650:
@@ -772,6 +776,10 @@ def validate(cfg: Config) -> Config:
         raise InputError("metrics.attribution_paths", mt.attribution_paths, "a whole number in [0, 10000000]")
     if not isinstance(mt.top_n, int) or not 1 <= mt.top_n <= 10_000:
         raise InputError("metrics.top_n", mt.top_n, "a whole number in [1, 10000]")
+    if cfg.runtime.width is not None:
+        from stress.engine import resolve_width
+
+        resolve_width(cfg.runtime.width, "cpu")
     if cfg.runtime.precision not in ("float64", "float32"):
         raise InputError("runtime.precision", cfg.runtime.precision, "float64 or float32")
     if cfg.runtime.progress not in ("auto", "bar", "log", "none"):

@@ -40,24 +40,29 @@ from stress.sampler import sample_path_params
 from stress.scenario import ShockSpec
 
 TRACES = {"run_chunk": 0}
+WIDTH_STEP = 8
+"""Vector widths are multiples of this (results are bit-identical across them: tested)."""
+DEFAULT_WIDTH = {"cpu": 32, "gpu": 1024, "cuda": 1024, "rocm": 1024, "tpu": 1024}
+"""Paths vectorised together on each platform when ``runtime.width`` is null (benchmarks/README.md)."""
 MAX_PATH_ID = 2**31 - 1
 """Path ids are int32 (``fold_in`` takes 32 bits: id ``2**32 + 3`` would repeat path 3's key)."""
 
 @dataclass(frozen=True)
 class Layout:
     """How ``n_paths`` path ids are cut into chunks: chunk ``c`` holds ids ``[c B, (c + 1) B)``
-    (``B`` = ``chunk_size``, a multiple of the vector width; the last chunk is padded)."""
+    (``B`` = ``chunk_size``, a multiple of :data:`WIDTH_STEP`; the last chunk is padded).
+    The vector width does not enter it: a chunk is vectorised in groups of :func:`chunk_width`."""
 
     n_paths: int
     chunk_size: int
     n_chunks: int
 
     @classmethod
-    def of(cls, n_paths: int, chunk_size: int, width: int = 8) -> Layout:
+    def of(cls, n_paths: int, chunk_size: int) -> Layout:
         if n_paths > MAX_PATH_ID:
             raise InputError("sampler.n_paths", n_paths, f"at most {MAX_PATH_ID:,} (2^31 - 1: path ids are 32-bit)")
-        # A multiple of the vector width, and no larger than the run needs (results do not depend on it).
-        b = -(-min(chunk_size, n_paths) // width) * width
+        # A multiple of WIDTH_STEP, and no larger than the run needs (results do not depend on it).
+        b = -(-min(chunk_size, n_paths) // WIDTH_STEP) * WIDTH_STEP
         return cls(n_paths, b, -(-n_paths // b))
 
     def ids(self, c: int) -> np.ndarray:
@@ -178,6 +183,20 @@ def n_kept(metrics: Metrics, n_paths: int) -> int:
     return n_paths if metrics.retain_scalars is None else min(n_paths, metrics.retain_scalars)
 
 
+def resolve_width(width: int | None, platform: str) -> int:
+    """The vector width: ``width``, or the platform's default (:data:`DEFAULT_WIDTH`)."""
+    if width is None:
+        return DEFAULT_WIDTH.get(platform, WIDTH_STEP * 4)
+    if not isinstance(width, int) or isinstance(width, bool) or width < WIDTH_STEP or width % WIDTH_STEP or width > 65536:
+        raise InputError("runtime.width", width, f"null (the platform's default) or a multiple of {WIDTH_STEP} in [{WIDTH_STEP}, 65536]")
+    return width
+
+
+def chunk_width(chunk_size: int, width: int) -> int:
+    """The widest multiple of :data:`WIDTH_STEP` that is at most ``width`` and divides the chunk."""
+    return max(w for w in range(WIDTH_STEP, min(width, chunk_size) + 1, WIDTH_STEP) if chunk_size % w == 0)
+
+
 def add(total: Accumulator, part: Accumulator) -> Accumulator:
     """Merge two accumulators (integers: exact, in any order)."""
     return Accumulator(*(np.add(a, b) for a, b in zip(total, part, strict=True)))
@@ -204,7 +223,7 @@ def run(
     horizon: int,
     n_paths: int,
     chunk_size: int,
-    width: int = 8,
+    width: int | None = None,
     on_chunk: Callable[[ChunkDone], None] | None = None,
     chunks: Iterable[int] | None = None,
     sink: Callable[[ChunkOutput], None] | None = None,
@@ -220,9 +239,10 @@ def run(
     ``metrics.retain_scalars`` paths; all when None) and, with ``metrics.retain_paths``, the
     backtest's per-path details.
     """
-    layout = Layout.of(n_paths, chunk_size, width)
+    layout = Layout.of(n_paths, chunk_size)
     todo = list(range(layout.n_chunks) if chunks is None else sorted(set(chunks)))
     devices = list(local_devices() if devices is None else devices)
+    width = chunk_width(layout.chunk_size, resolve_width(width, devices[0].platform))
     D = len(devices)
     base_host = flow_base(metrics, tables, horizon)
     shared = (tables, params, spec, key_paths, jnp.asarray(base_host, tables.X0.dtype))

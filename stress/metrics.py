@@ -278,7 +278,7 @@ class Metrics:
             return jnp.zeros((len(COST_COMPONENTS),), dt)
         produced = tables.X0 * horizon - summary.lost
         return policy.fixed.astype(dt).at[0].add(policy.carrying * summary.reserve_days / 365.0).at[1].add(summary.floor_paid).at[2].add(
-            (policy.procure * produced).sum()
+            tree_sum(policy.procure * produced, -1)
         )
 
     def loss_scalars(self, tables: ArioTables, summary: PathSummary) -> jax.Array:
@@ -290,13 +290,13 @@ class Metrics:
         lead = lost.shape[:-1]
         lost_va = lost * tables.v.reshape((1,) * len(lead) + (-1,))
         idx = jnp.asarray(self.direct, jnp.int32)
-        direct = lost[..., idx].sum(axis=-1) if self.direct else jnp.zeros(lead, lost.dtype)
+        direct = tree_sum(lost[..., idx], -1) if self.direct else jnp.zeros(lead, lost.dtype)
         return jnp.concatenate(
             [
-                lost.reshape(*lead, R, p).sum(axis=-1),
-                lost_va.reshape(*lead, R, p).sum(axis=-1),
-                lost.sum(axis=-1)[..., None],
-                lost_va.sum(axis=-1)[..., None],
+                tree_sum(lost.reshape(*lead, R, p), -1),
+                tree_sum(lost_va.reshape(*lead, R, p), -1),
+                tree_sum(lost, -1)[..., None],
+                tree_sum(lost_va, -1)[..., None],
                 direct[..., None],
             ],
             axis=-1,
@@ -315,7 +315,7 @@ class Metrics:
         lead = lost.shape[:-1]
         R = lost.shape[-1] // p
         lost_va = lost * tables.v.reshape((1,) * len(lead) + (-1,))
-        return jnp.concatenate([lost.reshape(*lead, R, p).sum(axis=-2), lost_va.reshape(*lead, R, p).sum(axis=-2)], axis=-1)
+        return jnp.concatenate([tree_sum(lost.reshape(*lead, R, p), -2), tree_sum(lost_va.reshape(*lead, R, p), -2)], axis=-1)
 
     def path_scalars(self, tables: ArioTables, summary: PathSummary, policy: Any = None, horizon: int = 0, costs: Any = None) -> jax.Array:
         """Retained scalars of ONE path (:meth:`scalar_names`): lost output by region, lost value
@@ -333,7 +333,7 @@ class Metrics:
                 summary.revenue,
                 summary.price_cost,
                 costs,
-                costs.sum()[None],
+                tree_sum(costs, -1)[None],
                 (jnp.zeros((), costs.dtype) if policy is None else policy.capital.astype(costs.dtype))[None],
             ]
         )
@@ -471,6 +471,22 @@ class Metrics:
             joined=acc.joined if policy is None else acc.joined + ((policy.joined > 0) & good[:, None]).astype(jnp.int64).sum(axis=0),
             crashed=acc.crashed + (mask & summary.crashed).astype(jnp.int64).sum(),
         )
+
+
+def tree_sum(x: jax.Array, axis: int) -> jax.Array:
+    """The sum of ``x`` over ``axis`` in a fixed pairwise order, as explicit element-wise adds.
+
+    XLA may reduce an axis in a different order at different batch sizes (measured: per-path
+    loss sums moved by an ulp between vector widths 64 and 256), so the per-path results that
+    runs report are summed this way: bit-identical whatever the vector width."""
+    x = jnp.moveaxis(x, axis, 0)
+    if x.shape[0] == 0:
+        return jnp.zeros(x.shape[1:], x.dtype)
+    while x.shape[0] > 1:
+        if x.shape[0] % 2:
+            x = jnp.concatenate([x, jnp.zeros_like(x[:1])])
+        x = x[0::2] + x[1::2]
+    return x[0]
 
 
 def _days_in_weeks(horizon: int) -> np.ndarray:

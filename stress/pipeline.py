@@ -62,7 +62,7 @@ def prepare(cfg: Config) -> Prepared:
     focus = cfg.metrics.focus_sector
     if focus is not None and focus not in mrio.sectors:
         raise InputError("metrics.focus_sector", focus, "null or one of " + ", ".join(mrio.sectors))
-    model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks)
+    model = ario.Ario(order_type=m.order_type, boario_quirks=m.boario_quirks, kernel=m.kernel)
     return Prepared(mrio, model, tables, params, spec, prov, posterior, labels, policy_labels)
 
 
@@ -246,6 +246,7 @@ def run_engine(cfg: Config, prep: Prepared, metrics: Any, on_chunk: Any = None, 
         horizon=cfg.model.horizon_days,
         n_paths=s.n_paths,
         chunk_size=s.chunk_size,
+        width=cfg.runtime.width,
         on_chunk=on_chunk,
         devices=engine.local_devices(cfg.runtime.devices),
         **kw,

@@ -39,7 +39,7 @@ from stress.errors import InputError
 from stress.files import replace_atomic
 
 FORMAT = 1
-NOT_NUMBERS = ("resume", "report", "cluster", "runtime.progress", "runtime.devices", "metrics.top_n", "simulate", "compare", "policies", "calibration.chains", "calibration.warmup", "calibration.samples", "calibration.seed", "calibration.thin", "calibration.force", "calibration.output", "calibration.models")
+NOT_NUMBERS = ("resume", "report", "cluster", "runtime.progress", "runtime.devices", "runtime.width", "metrics.top_n", "simulate", "compare", "policies", "calibration.chains", "calibration.warmup", "calibration.samples", "calibration.seed", "calibration.thin", "calibration.force", "calibration.output", "calibration.models")
 """Settings that cannot change a run's numbers (display, resuming, where chunks run, other
 commands' settings): a resume may change them."""
 

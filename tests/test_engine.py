@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from stress import engine
+from stress.errors import InputError
 from stress.config import CalibrationConfig, Config, CutoffConfig, ModelConfig, SamplerConfig, ScenarioConfig, WorldConfig
 from stress.metrics import Metrics
 from stress.pipeline import prepare
@@ -33,7 +34,7 @@ def cutoff_config(world="pymrio_test", horizon=60, **cut) -> Config:
     return Config(world=WorldConfig(name=world), model=ModelConfig(horizon_days=horizon), scenario=sc, calibration=NO_POSTERIOR)
 
 
-def run_engine(cfg: Config, n_paths: int, chunk_size: int, seed: int = 0, metrics: Metrics | None = None):
+def run_engine(cfg: Config, n_paths: int, chunk_size: int, seed: int = 0, metrics: Metrics | None = None, width: int | None = None):
     prep = prepare(cfg)
     key_paths = jr.split(jr.key(seed))[1]
     return engine.run(
@@ -46,6 +47,7 @@ def run_engine(cfg: Config, n_paths: int, chunk_size: int, seed: int = 0, metric
         horizon=cfg.model.horizon_days,
         n_paths=n_paths,
         chunk_size=chunk_size,
+        width=width,
     )
 
 
@@ -65,6 +67,21 @@ def test_chunk_size_does_not_change_results():
     _same(a, b)
     assert int(a.acc.count) == 4500
     assert a.scalars[:, world_output_column(["r"] * 6)].std() > 0  # the paths really differ
+
+
+def test_vector_width_does_not_change_results():
+    # Widths are a speed setting tuned per platform (runtime.width); the numbers must not move.
+    # Before availability took its mean in the kernel's dtype, XLA rounded that float32 mean
+    # differently at different widths and lost output moved by about 1e-8.
+    cfg = cutoff_config(horizon=45)
+    runs = {w: run_engine(cfg, n_paths=760, chunk_size=768, width=w) for w in (8, 24, 64, 256)}
+    assert engine.chunk_width(768, 256) == 256 and engine.chunk_width(768, 64) == 64 and engine.chunk_width(1000, 32) == 8
+    for w in (24, 64, 256):
+        _same(runs[8], runs[w])
+    assert int(runs[8].acc.count) == 760
+    with pytest.raises(InputError, match="runtime.width"):
+        engine.resolve_width(12, "cpu")
+    assert engine.resolve_width(None, "cpu") == engine.DEFAULT_WIDTH["cpu"]
 
 
 def test_one_compilation_across_chunks():
