@@ -45,7 +45,9 @@ LOGGING_CLASSES = ("logging.StreamHandler", "logging.FileHandler", "logging.Null
 LOGGING_EXT = ("ext://sys.stdout", "ext://sys.stderr")
 #: Environment variables ``hydra.job.env_set`` may not set: they make the subprocesses of a run
 #: (git for the provenance) load libraries or run commands.
-ENV_REFUSED = ("LD_", "DYLD_", "GIT_", "PYTHON", "BASH_ENV", "ENV", "PATH", "PERL5", "RUBY", "HOME", "XDG_")
+ENV_REFUSED = ("LD_", "DYLD_", "GIT_", "PYTHON", "BASH_ENV", "ENV", "PATH", "PERL5", "RUBY", "HOME", "XDG_", "JAX_", "XLA_", "TF_", "CUDA_", "NCCL_")
+# JAX_COMPILATION_CACHE_DIR would load compiled executables from a folder of the config's
+# choosing, XLA_FLAGS can dump or load programs: code too.
 
 _PRECHECK: contextvars.ContextVar[bool] = contextvars.ContextVar("stress_precheck", default=False)
 

@@ -13,6 +13,22 @@ import pytest  # noqa: E402
 from stress.config import RuntimeConfig  # noqa: E402
 from stress.runtime import setup  # noqa: E402
 
+# One persistent compilation cache for the session, this process and the CLI subprocesses the
+# tests start (they inherit the environment): the same programs are compiled again in many
+# modules (jax.clear_caches below) and subprocesses, and XLA's compiled code does not depend on
+# whether it came from the cache. A fresh folder per session: nothing carries over between runs.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="stress-test-xla-cache-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
 setup(RuntimeConfig())
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

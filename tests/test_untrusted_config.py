@@ -32,6 +32,8 @@ PACKAGE = ROOT / "stress"
         ("hydra.hydra_logging.handlers.console.stream=ext://antigravity.x", "hydra.hydra_logging.handlers.console.stream"),
         ("+hydra.job.env_set.LD_PRELOAD=/tmp/x.so", "hydra.job.env_set.LD_PRELOAD"),
         ("+hydra.job.env_set.GIT_CONFIG_COUNT=1", "hydra.job.env_set.GIT_CONFIG_COUNT"),
+        ("+hydra.job.env_set.JAX_COMPILATION_CACHE_DIR=/tmp/x", "hydra.job.env_set.JAX_COMPILATION_CACHE_DIR"),
+        ("+hydra.job.env_set.XLA_FLAGS=--xla_cpu_fast", "hydra.job.env_set.XLA_FLAGS"),
     ],
 )
 def test_composition_refuses_code_in_the_config(override, field):
