@@ -155,3 +155,23 @@ def test_float32_kernel_agrees_with_float64():
     b = run_engine(cfg32, n_paths=16, chunk_size=16)
     k = world_output_column(["r"] * 6)
     np.testing.assert_allclose(b.scalars[:, k], a.scalars[:, k], rtol=1e-4)
+
+
+def test_one_compilation_across_policy_settings_and_seeds():
+    # A sweep over a lever's settings, the coalition or the seed changes numbers, not the
+    # program: one trace of the chunk function for all of them (the trace counter).
+    from stress.cli import check_composition
+    from stress.pipeline import keys, make_metrics
+
+    def chunk_run(*overrides, seed=0):
+        cfg = check_composition(["+scenario=full_cutoff", "+policy=joint_stockpile", "model.horizon_days=41", f"sampler.seed={seed}", *overrides])
+        prep = prepare(cfg)
+        _, key_paths = keys(seed)
+        return engine.run(key_paths, prep.model, make_metrics(cfg, prep), prep.tables, prep.params, prep.spec, horizon=41, n_paths=16, chunk_size=16)
+
+    before = engine.TRACES["run_chunk"]
+    a = chunk_run("policy.joint_stockpile.days={ree_separation: 20, magnets: 20}")
+    b = chunk_run("policy.joint_stockpile.days={ree_separation: 80, magnets: 80}")
+    c = chunk_run("policy.coalition.join_probability={USA: 1.0, EU: 0.2, JPN: 1.0, KOR: 0.5, ALLY: 0.0}", seed=5)
+    assert engine.TRACES["run_chunk"] - before == 1
+    assert not np.array_equal(a.scalars, b.scalars) and not np.array_equal(a.scalars, c.scalars)  # the numbers did change

@@ -572,22 +572,14 @@ class Orders(NamedTuple):
     M: jax.Array  # (2, p, R, p) buyer-side factors (product, buyer region, buyer sector)
 
 
-import os as _os
-_CONTRACT = _os.environ.get("STRESS_CONTRACT", "einsum")
-
-
 def _over_supplier_regions(Z4: jax.Array, g: jax.Array) -> jax.Array:
     """``sum_a Z_0[a, q, b, c] g[..., a, q, b]`` -> ``(..., q, b, c)``."""
-    if _CONTRACT == "einsum":
-        return jnp.einsum("aqbc,...aqb->...qbc", Z4, g, precision=jax.lax.Precision.HIGHEST)
-    return (Z4 * g[..., None]).sum(axis=-4)
+    return jnp.einsum("aqbc,...aqb->...qbc", Z4, g, precision=jax.lax.Precision.HIGHEST)
 
 
 def _over_buyer_sectors(Z4: jax.Array, m: jax.Array) -> jax.Array:
     """``sum_c Z_0[a, q, b, c] m[..., q, b, c]`` -> ``(..., a, q, b)``."""
-    if _CONTRACT == "einsum":
-        return jnp.einsum("aqbc,...qbc->...aqb", Z4, m, precision=jax.lax.Precision.HIGHEST)
-    return (Z4 * m[..., None, :, :, :]).sum(axis=-1)
+    return jnp.einsum("aqbc,...qbc->...aqb", Z4, m, precision=jax.lax.Precision.HIGHEST)
 
 
 def compact_orders(Z0: jax.Array, u: jax.Array, N: jax.Array, beta: jax.Array, p: int) -> Orders:
