@@ -764,11 +764,13 @@ class Ario:
             sp, share = _ration_shares(X, D, jnp.where(hon, prio_reg.sum(axis=1), 0))
             extra = jnp.where(hon, sp - share, 0)
             inflow = orders_inflow(tables.Z0, O_eff, share) + prio[None, :] * orders_inflow(tables.Z0, O_eff, extra)
-            delivered_int = share[:, None] * O_reg + extra[:, None] * prio_reg
+            # share x (all orders) + extra x (rated ones): with no rated order (extra = 0) the
+            # same bits as below, even where XLA fuses the multiply-add into an FMA
+            deliveries = share[:, None] * (O_reg + Y_eff.reshape(n, R, -1).sum(axis=2)) + extra[:, None] * prio_reg
         elif compact:
             share = _safe_div(X, D)
             inflow = orders_inflow(tables.Z0, O_eff, share)
-            delivered_int = share[:, None] * O_reg
+            deliveries = share[:, None] * (O_reg + Y_eff.reshape(n, R, -1).sum(axis=2))
         else:
             if rated:
                 served, share = _ration(X, D, O_eff, ch.priority, ch.honour)
@@ -777,7 +779,7 @@ class Ario:
                 share = _safe_div(X, D)
                 G_int = O_eff * share[:, None]
             inflow = G_int.reshape(R, p, n).sum(axis=0)
-            delivered_int = G_int.reshape(n, R, p).sum(axis=2)
+            deliveries = G_int.reshape(n, R, p).sum(axis=2) + (Y_eff * share[:, None]).reshape(n, R, -1).sum(axis=2)
         G_fd = Y_eff * share[:, None]
         # Only the part of j's output that needs q draws on q's stock (module docstring).
         needs = jnp.where(partial, _safe_div(rho, r), 1)
@@ -814,8 +816,7 @@ class Ario:
                 cap_ratio = cap_ratio / jnp.maximum(ch.capacity, 1.0)
         O_next = self._orders(tables, ch_next, cap_ratio, N, priced, params.substitution_elasticity)
 
-        # Deliveries by buyer region; extra tariff revenue and price cost of each region.
-        deliveries = delivered_int + G_fd.reshape(n, R, -1).sum(axis=2)
+        # Extra tariff revenue and price cost of each region on its deliveries.
         if not priced:
             revenue = price_cost = jnp.zeros((R,), X.dtype)
         else:
