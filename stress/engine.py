@@ -51,7 +51,8 @@ MAX_PATH_ID = 2**31 - 1
 class Layout:
     """How ``n_paths`` path ids are cut into chunks: chunk ``c`` holds ids ``[c B, (c + 1) B)``
     (``B`` = ``chunk_size``, a multiple of :data:`WIDTH_STEP`; the last chunk is padded).
-    The vector width does not enter it: a chunk is vectorised in groups of :func:`chunk_width`."""
+    The vector width does not enter it: a chunk is vectorised in groups of the width, padded to
+    a whole number of groups (:func:`padded`)."""
 
     n_paths: int
     chunk_size: int
@@ -192,9 +193,12 @@ def resolve_width(width: int | None, platform: str) -> int:
     return width
 
 
-def chunk_width(chunk_size: int, width: int) -> int:
-    """The widest multiple of :data:`WIDTH_STEP` that is at most ``width`` and divides the chunk."""
-    return max(w for w in range(WIDTH_STEP, min(width, chunk_size) + 1, WIDTH_STEP) if chunk_size % w == 0)
+def padded(chunk_size: int, width: int) -> tuple[int, int]:
+    """``(w, P)``: the vector width ``w = min(width, chunk_size)`` a chunk runs at and the slots
+    ``P`` (the chunk size rounded up to a multiple of ``w``) it computes; the slots past the
+    chunk are masked, like the padding of the last chunk."""
+    w = min(width, chunk_size)
+    return w, -(-chunk_size // w) * w
 
 
 def add(total: Accumulator, part: Accumulator) -> Accumulator:
@@ -242,7 +246,7 @@ def run(
     layout = Layout.of(n_paths, chunk_size)
     todo = list(range(layout.n_chunks) if chunks is None else sorted(set(chunks)))
     devices = list(local_devices() if devices is None else devices)
-    width = chunk_width(layout.chunk_size, resolve_width(width, devices[0].platform))
+    width, slots = padded(layout.chunk_size, resolve_width(width, devices[0].platform))
     D = len(devices)
     base_host = flow_base(metrics, tables, horizon)
     shared = (tables, params, spec, key_paths, jnp.asarray(base_host, tables.X0.dtype))
@@ -272,9 +276,9 @@ def run(
             acc, (sc, dr), details = jax.device_get(out)
             ids = layout.ids(c)
             mask = ids < n_paths
-            sc, dr = np.asarray(sc), np.asarray(dr)
+            sc, dr = np.asarray(sc)[:B], np.asarray(dr)[:B]  # the slots past the chunk were masked
             if details is not None:
-                f, fc, ls = (np.asarray(a) for a in details)
+                f, fc, ls = (np.asarray(a)[:B] for a in details)
                 flows[ids[mask]] = f[mask]
                 first_c[ids[mask]] = fc[mask]
                 loss_share[ids[mask]] = ls[mask]
@@ -295,8 +299,8 @@ def run(
             t_last = now
 
     def dispatch(d: int, c: int) -> Any:
-        ids = layout.ids(c)
-        mask = ids < n_paths
+        ids = c * B + np.arange(slots, dtype=np.int64)
+        mask = (ids < n_paths) & (np.arange(slots) < B)
         tab, par, spc, key, base = placed[d]
         put = partial(jax.device_put, device=SingleDeviceSharding(devices[d]))
         return run_chunk(

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from stress.numerics import tree_sum
 from stress.propagation.ario import ArioTables, Record
 from stress.sketch import Sketch, exact_add, exact_empty
 
@@ -471,22 +472,6 @@ class Metrics:
             joined=acc.joined if policy is None else acc.joined + ((policy.joined > 0) & good[:, None]).astype(jnp.int64).sum(axis=0),
             crashed=acc.crashed + (mask & summary.crashed).astype(jnp.int64).sum(),
         )
-
-
-def tree_sum(x: jax.Array, axis: int) -> jax.Array:
-    """The sum of ``x`` over ``axis`` in a fixed pairwise order, as explicit element-wise adds.
-
-    XLA may reduce an axis in a different order at different batch sizes (measured: per-path
-    loss sums moved by an ulp between vector widths 64 and 256), so the per-path results that
-    runs report are summed this way: bit-identical whatever the vector width."""
-    x = jnp.moveaxis(x, axis, 0)
-    if x.shape[0] == 0:
-        return jnp.zeros(x.shape[1:], x.dtype)
-    while x.shape[0] > 1:
-        if x.shape[0] % 2:
-            x = jnp.concatenate([x, jnp.zeros_like(x[:1])])
-        x = x[0::2] + x[1::2]
-    return x[0]
 
 
 def _days_in_weeks(horizon: int) -> np.ndarray:

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from stress.numerics import tree_mean, tree_sum
 from stress.propagation.ario import ArioParams, ArioTables, Disruption
 from stress.scenario import ShockSpec
 
@@ -123,24 +124,25 @@ def _drivers(spec: ShockSpec, dis: Disruption, duration: jax.Array, prob: jax.Ar
     f64 = jnp.float64
     dest = spec.dest_mask.astype(f64)
     n_dest = jnp.maximum(dest.sum(), 1.0)
-    wait = jnp.minimum(dis.resume_day.astype(f64) - spec.cut_start.astype(f64), 3650.0).mean(axis=1)  # (R,)
+    # means and sums of floats in a fixed order (stress.numerics): bit-identical at any vector width
+    wait = tree_mean(jnp.minimum(dis.resume_day.astype(f64) - spec.cut_start.astype(f64), 3650.0), axis=1)  # (R,)
     zero = jnp.zeros((), f64)
     if info is not None:
         escalated = (info.regime > 0).sum().astype(f64)
-        tariff = info.tariff.astype(f64).mean() if info.tariff.size else zero
+        tariff = tree_mean(info.tariff.astype(f64)) if info.tariff.size else zero
         closures = jnp.isfinite(info.closed_day).sum().astype(f64) if info.closed_day.size else zero
     else:
         escalated = tariff = closures = zero
     return jnp.stack(
         [
             jnp.where(spec.has_cutoff, duration, 0.0).astype(f64),
-            (wait * dest).sum() / n_dest,
-            (jnp.clip(prob, 0, 1) * dest).sum() / n_dest,
+            tree_sum(wait * dest) / n_dest,
+            tree_sum(jnp.clip(prob, 0, 1) * dest) / n_dest,
             escalated,
             tariff,
             closures,
-            s.astype(f64).mean(),
-            psi.astype(f64).mean(),
+            tree_mean(s.astype(f64)),
+            tree_mean(psi.astype(f64)),
             zero if joined is None else (joined > 0).sum().astype(f64),
         ]
     )

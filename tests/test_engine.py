@@ -53,6 +53,7 @@ def run_engine(cfg: Config, n_paths: int, chunk_size: int, seed: int = 0, metric
 
 def _same(a, b):
     np.testing.assert_array_equal(a.scalars, b.scalars)
+    np.testing.assert_array_equal(a.drivers, b.drivers)
     for x, y in zip(a.acc, b.acc, strict=True):
         np.testing.assert_array_equal(x, y)
 
@@ -74,11 +75,16 @@ def test_vector_width_does_not_change_results():
     # Before availability took its mean in the kernel's dtype, XLA rounded that float32 mean
     # differently at different widths and lost output moved by about 1e-8.
     cfg = cutoff_config(horizon=45)
-    runs = {w: run_engine(cfg, n_paths=250, chunk_size=256, width=w) for w in (8, 64, 256)}
-    assert engine.chunk_width(256, 256) == 256 and engine.chunk_width(768, 64) == 64 and engine.chunk_width(1000, 32) == 8
-    for w in (64, 256):
+    runs = {w: run_engine(cfg, n_paths=250, chunk_size=256, width=w) for w in (8, 96, 256)}  # 96: three groups of 96 slots, 32 masked
+    assert engine.padded(256, 96) == (96, 288) and engine.padded(256, 1024) == (256, 256) and engine.padded(4072, 1024) == (1024, 4096)
+    for w in (96, 256):
         _same(runs[8], runs[w])
     assert int(runs[8].acc.count) == 250
+    # the default world at the GPU's default width, every retained value compared (drivers too)
+    cfg = cutoff_config(world="ree_world", horizon=30)
+    a, b = run_engine(cfg, n_paths=1024, chunk_size=1024, width=8), run_engine(cfg, n_paths=1024, chunk_size=1024, width=1024)
+    _same(a, b)
+    assert np.nanstd(a.drivers, axis=0).max() > 0  # the drivers vary across paths
     with pytest.raises(InputError, match="runtime.width"):
         engine.resolve_width(12, "cpu")
     assert engine.resolve_width(None, "cpu") == engine.DEFAULT_WIDTH["cpu"]
