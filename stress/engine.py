@@ -42,8 +42,10 @@ from stress.scenario import ShockSpec
 TRACES = {"run_chunk": 0}
 WIDTH_STEP = 8
 """Vector widths are multiples of this (results are bit-identical across them: tested)."""
-DEFAULT_WIDTH = {"cpu": 32, "gpu": 1024, "cuda": 1024, "rocm": 1024, "tpu": 1024}
-"""Paths vectorised together on each platform when ``runtime.width`` is null (benchmarks/README.md)."""
+DEFAULT_WIDTH = {("cpu", "compact"): 128, ("cpu", "plain"): 32}
+"""Paths vectorised together when ``runtime.width`` is null, by platform and kernel form: the
+fastest measured on 2 CPU cores (benchmarks/README.md); :data:`ACCELERATOR_WIDTH` elsewhere."""
+ACCELERATOR_WIDTH = 1024
 MAX_PATH_ID = 2**31 - 1
 """Path ids are int32 (``fold_in`` takes 32 bits: id ``2**32 + 3`` would repeat path 3's key)."""
 
@@ -167,6 +169,7 @@ class EngineResult:
     run_seconds: float
     done: tuple[int, ...] = ()  # the chunks computed here, in order of completion
     n_devices: int = 1
+    width: int = WIDTH_STEP  # paths vectorised together
 
 
 def flow_base(metrics: Metrics, tables: ArioTables, horizon: int) -> np.ndarray:
@@ -184,10 +187,11 @@ def n_kept(metrics: Metrics, n_paths: int) -> int:
     return n_paths if metrics.retain_scalars is None else min(n_paths, metrics.retain_scalars)
 
 
-def resolve_width(width: int | None, platform: str) -> int:
-    """The vector width: ``width``, or the platform's default (:data:`DEFAULT_WIDTH`)."""
+def resolve_width(width: int | None, platform: str, kernel: str = "compact") -> int:
+    """The vector width: ``width``, or the default for the platform and kernel form
+    (:data:`DEFAULT_WIDTH`, :data:`ACCELERATOR_WIDTH`)."""
     if width is None:
-        return DEFAULT_WIDTH.get(platform, WIDTH_STEP * 4)
+        return DEFAULT_WIDTH.get((platform, kernel), ACCELERATOR_WIDTH)
     if not isinstance(width, int) or isinstance(width, bool) or width < WIDTH_STEP or width % WIDTH_STEP or width > 65536:
         raise InputError("runtime.width", width, f"null (the platform's default) or a multiple of {WIDTH_STEP} in [{WIDTH_STEP}, 65536]")
     return width
@@ -246,7 +250,7 @@ def run(
     layout = Layout.of(n_paths, chunk_size)
     todo = list(range(layout.n_chunks) if chunks is None else sorted(set(chunks)))
     devices = list(local_devices() if devices is None else devices)
-    width, slots = padded(layout.chunk_size, resolve_width(width, devices[0].platform))
+    width, slots = padded(layout.chunk_size, resolve_width(width, devices[0].platform, getattr(model, "kernel", "compact")))
     D = len(devices)
     base_host = flow_base(metrics, tables, horizon)
     shared = (tables, params, spec, key_paths, jnp.asarray(base_host, tables.X0.dtype))
@@ -327,4 +331,4 @@ def run(
     finally:
         if pool is not None:
             pool.shutdown()
-    return EngineResult(total, scalars, drivers, base_host, flows, first_c, loss_share, layout.n_chunks, first_chunk_seconds, time.perf_counter() - t_start, tuple(done), D)
+    return EngineResult(total, scalars, drivers, base_host, flows, first_c, loss_share, layout.n_chunks, first_chunk_seconds, time.perf_counter() - t_start, tuple(done), D, width)

@@ -503,12 +503,14 @@ def simulate_paths(
         where = f"devices={len(devices)}"
     else:
         where = f"cluster={cfg.cluster.address}" if cfg.cluster.kind == "address" else f"workers={cfg.cluster.workers} ({cfg.cluster.kind})"
+    layout = engine.Layout.of(s.n_paths, s.chunk_size)
+    width = engine.padded(layout.chunk_size, engine.resolve_width(cfg.runtime.width, devices[0].platform, cfg.model.kernel))[0]
     print(
         f"{label}: scenario={cfg.scenario.name} world={prep.mrio.name} (n={prep.mrio.n}) "
-        f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d device={prep.provenance['device']} {where}",
+        f"paths={s.n_paths} chunk={s.chunk_size} horizon={cfg.model.horizon_days} d kernel={cfg.model.kernel} width={width} "
+        f"device={prep.provenance['device']} {where}",
         flush=True,
     )
-    layout = engine.Layout.of(s.n_paths, s.chunk_size)
     progress = _Progress(cfg.runtime.progress, layout.n_chunks)
     try:
         if run_dir is None:
@@ -543,6 +545,9 @@ def simulate_paths(
         "chunks_repaired": merged.repaired,
         "chunk_size": s.chunk_size,
         "devices": len(devices),
+        # paths vectorised together (a speed setting: the numbers do not depend on it)
+        "vector_width": width,
+        "kernel": cfg.model.kernel,
         "workers": merged.workers,
         "cluster": cfg.cluster.kind if run_dir is not None else "none",
         "computed_on": merged.computed_on or f"{prep.provenance.get('jax_backend', '')} ({prep.provenance.get('device_kind', '')})",

@@ -87,7 +87,7 @@ def test_vector_width_does_not_change_results():
     assert np.nanstd(a.drivers, axis=0).max() > 0  # the drivers vary across paths
     with pytest.raises(InputError, match="runtime.width"):
         engine.resolve_width(12, "cpu")
-    assert engine.resolve_width(None, "cpu") == engine.DEFAULT_WIDTH["cpu"]
+    assert engine.resolve_width(None, "cpu", "plain") == 32 and engine.resolve_width(None, "gpu") == engine.ACCELERATOR_WIDTH
 
 
 def test_one_compilation_across_chunks():
