@@ -704,7 +704,7 @@ def validate(cfg: Config) -> Config:
     if m.order_type not in ("alt", "noalt"):
         raise InputError("model.order_type", m.order_type, "alt or noalt")
     if m.kernel not in ("compact", "plain"):
-        raise InputError("model.kernel", m.kernel, "compact (the fast form) or plain (the reference (n, n) form)")
+        raise InputError("model.kernel", m.kernel, "compact (orders as factors of Z0) or plain (the reference (n, n) form)")
     check_range("model.demand_elasticity", m.demand_elasticity, lo=0.0, finite=True)
     check_range("model.substitution_elasticity", m.substitution_elasticity, lo=0.0, finite=True)
     if m.horizon_days > 3650:

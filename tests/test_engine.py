@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from stress import engine
-from stress.errors import InputError
 from stress.config import CalibrationConfig, Config, CutoffConfig, ModelConfig, SamplerConfig, ScenarioConfig, WorldConfig
+from stress.errors import InputError
 from stress.metrics import Metrics
 from stress.pipeline import prepare
-
 
 NO_POSTERIOR = CalibrationConfig(posterior="none")
 
