@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--world", default="ree_world")
     ap.add_argument("--paths", type=int, default=4096)
     ap.add_argument("--chunks", type=int, nargs="+", default=[256, 1024, 4096])
-    ap.add_argument("--width", type=int, default=8, help="paths vectorised together inside a chunk")
+    ap.add_argument("--width", type=int, default=None, help="paths vectorised together inside a chunk (default: the engine's for the platform and kernel)")
     ap.add_argument("--horizon", type=int, default=365)
     ap.add_argument("--numpy-paths", type=int, default=8)
     ap.add_argument("--precision", choices=["float64", "float32"], default="float64")

@@ -42,9 +42,11 @@ from stress.scenario import ShockSpec
 TRACES = {"run_chunk": 0}
 WIDTH_STEP = 8
 """Vector widths are multiples of this (results are bit-identical across them: tested)."""
-DEFAULT_WIDTH = {("cpu", "compact"): 128, ("cpu", "plain"): 32}
-"""Paths vectorised together when ``runtime.width`` is null, by platform and kernel form: the
-fastest measured on 2 CPU cores (benchmarks/README.md); :data:`ACCELERATOR_WIDTH` elsewhere."""
+DEFAULT_WIDTH = {("cpu", "compact"): 256, ("cpu", "plain"): 128}
+"""Paths vectorised together when ``runtime.width`` is null, by platform and kernel form, from
+the engine measurements on 2 CPU cores (benchmarks/README.md: compact was fastest at 256 in all
+four world x precision cells; plain at 128 was best or within 30 % of the best in three);
+:data:`ACCELERATOR_WIDTH` elsewhere."""
 ACCELERATOR_WIDTH = 1024
 MAX_PATH_ID = 2**31 - 1
 """Path ids are int32 (``fold_in`` takes 32 bits: id ``2**32 + 3`` would repeat path 3's key)."""
@@ -198,11 +200,14 @@ def resolve_width(width: int | None, platform: str, kernel: str = "compact") -> 
 
 
 def padded(chunk_size: int, width: int) -> tuple[int, int]:
-    """``(w, P)``: the vector width ``w = min(width, chunk_size)`` a chunk runs at and the slots
-    ``P`` (the chunk size rounded up to a multiple of ``w``) it computes; the slots past the
-    chunk are masked, like the padding of the last chunk."""
-    w = min(width, chunk_size)
-    return w, -(-chunk_size // w) * w
+    """``(w, P)``: the vector width ``w`` a chunk runs at and the slots ``P`` it computes. The
+    chunk is cut into as few groups as ``width`` allows, each as wide as needed (a multiple of
+    :data:`WIDTH_STEP`, at most ``width``): at most ``WIDTH_STEP - 1`` slots a group past the
+    chunk, masked like the padding of the last chunk."""
+    groups = -(-chunk_size // width)
+    per_group = -(-chunk_size // groups)
+    w = -(-per_group // WIDTH_STEP) * WIDTH_STEP
+    return w, groups * w
 
 
 def add(total: Accumulator, part: Accumulator) -> Accumulator:

@@ -191,10 +191,10 @@ class Metrics:
         R = summary.flows.shape[1]
         if self.monitored:
             weights = jnp.asarray(np.reshape(self.monitored, rec.deliveries.shape), rec.deliveries.dtype)
-            flow = (weights * rec.deliveries).sum(axis=0)
+            flow = tree_sum(weights * rec.deliveries, 0)
             # undisturbed daily deliveries of the restricted industries (as flow_base in the engine)
             base = (weights * (tables.Z0.reshape(n, R, -1).sum(axis=2) + tables.Y0.reshape(n, R, -1).sum(axis=2))).sum()
-            short = flow.sum() < (1 - self.constraint_threshold) * base
+            short = tree_sum(flow) < (1 - self.constraint_threshold) * base
         else:
             flow = jnp.zeros_like(summary.flows[0])
             short = jnp.zeros((), bool)
@@ -214,7 +214,7 @@ class Metrics:
             price_cost=summary.price_cost + rec.price_cost,
             released=summary.released + rec.released,
             reserve_days=summary.reserve_days + rec.reserve_level,
-            floor_paid=summary.floor_paid + rec.floor_paid.sum(),
+            floor_paid=summary.floor_paid + tree_sum(rec.floor_paid),
             weekly=summary.weekly.at[t // 7].add(ratio),
             supply_short=jnp.where(short, t.astype(jnp.int32), summary.supply_short),
             crashed=summary.crashed | rec.crashed,

@@ -27,6 +27,7 @@ import numpy as np
 
 from stress.errors import InputError, check_names, check_range
 from stress.metrics import COST_COMPONENTS
+from stress.numerics import tree_sum
 from stress.shocks.base import NONE, Channels
 from stress.shocks.equipment import EquipmentPath, stretched_online
 
@@ -234,10 +235,12 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
         const = const._replace(beta=1 - specs.us_only)
     if specs.stockpile is not None:
         sp = specs.stockpile
-        size = (sp.cover * jn[None, :]).sum(axis=1)  # (p,)
-        rate = sp.release_per_day * (sp.use * jn[None, :]).sum(axis=1)  # (p,) independent of the size
+        # per-path float sums in a fixed order (stress.numerics): the same bits at any vector width
+        size = tree_sum(sp.cover * jn[None, :], 1)  # (p,)
+        rate = sp.release_per_day * tree_sum(sp.use * jn[None, :], 1)  # (p,) independent of the size
         c = sp.contrib * joined
-        quota_r = jnp.where(c.sum() > 0, c / jnp.maximum(c.sum(), 1e-300), 0.0)
+        c_total = tree_sum(c)
+        quota_r = jnp.where(c_total > 0, c / jnp.maximum(c_total, 1e-300), 0.0)
         quota = jnp.where(sp.quota_mode, jnp.broadcast_to(quota_r[None, :], (p, R)), jnp.ones((p, R), dt))
         const = const._replace(
             reserve_size=size,
@@ -249,7 +252,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
             release_quota=quota.astype(dt),
         )
         carrying = sp.carrying
-        capital = capital + size.sum()
+        capital = capital + tree_sum(size)
     if specs.wall is not None:
         w = specs.wall
         inside = joined[None, :]  # buyer region joined
@@ -280,7 +283,7 @@ def draw(specs: PolicySpecs, key: jax.Array, joined: jax.Array, regime: jax.Arra
         # equipment controls stretch the lead time by the share of the weeks before it spent under them
         online = stretched_online(lead, cp.controls[regime].astype(f64), stretch)
         parts.append(EquipmentPath(cp.onehot, added.astype(dt), online.astype(dt), cp.ramp_days))
-        outlay = (cp.public_share * cp.capex * added.astype(dt) * cp.yearly_output).sum()
+        outlay = tree_sum(cp.public_share * cp.capex * added.astype(dt) * cp.yearly_output)
         fixed[3] = outlay * cp.capital_charge * T / 365.0
         capital = capital + outlay
     switched, switch = NONE, jnp.asarray(jnp.inf, dt)

@@ -764,7 +764,7 @@ class Ario:
             sp, share = _ration_shares(X, D, jnp.where(hon, prio_reg.sum(axis=1), 0))
             extra = jnp.where(hon, sp - share, 0)
             inflow = orders_inflow(tables.Z0, O_eff, share) + prio[None, :] * orders_inflow(tables.Z0, O_eff, extra)
-            # share x (all orders) + extra x (rated ones): with no rated order (extra = 0) the
+            # share x (all orders) + extra x (rated ones): with no rated order (prio_reg = 0) the
             # same bits as below, even where XLA fuses the multiply-add into an FMA
             deliveries = share[:, None] * (O_reg + Y_eff.reshape(n, R, -1).sum(axis=2)) + extra[:, None] * prio_reg
         elif compact:
