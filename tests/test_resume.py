@@ -31,7 +31,7 @@ ARGS = ["+scenario=full_cutoff", "sampler.n_paths=512", "sampler.chunk_size=16",
 VOLATILE = {
     # what the same numbers may legitimately differ in: time, resume bookkeeping, where it ran
     "created", "wall_time_s", "engine_time_s", "first_chunk_time_s", "config", "chunks_resumed", "chunks_repaired",
-    "chunk_size", "n_chunks", "chunks_finished", "devices", "device_count", "local_device_count", "workers", "cluster", "git_commit",
+    "chunk_size", "n_chunks", "chunks_finished", "devices", "device_count", "local_device_count", "workers", "cluster", "git_commit", "vector_width",
 }
 
 
