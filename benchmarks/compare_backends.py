@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jsonl import emit  # noqa: E402  (benchmarks/jsonl.py, next to this script)
+
 
 def scalars(paths: int, precision: str, horizon: int, out: Path) -> dict:
     """Run the engine here; save the per-path scalars to ``out`` (.npy) and return provenance."""
@@ -76,10 +78,7 @@ def main() -> None:
         "columns": int(a.shape[1]),
         "world_value_added_loss_mean": {"here": float(a[:, names.index("value_added_loss/WORLD")].mean()), "cpu": float(b[:, names.index("value_added_loss/WORLD")].mean())},
     }
-    print(json.dumps(row), flush=True)
-    if args.json:
-        with args.json.open("a") as fh:
-            fh.write(json.dumps(row) + "\n")
+    emit(row, args.json)
 
 
 if __name__ == "__main__":

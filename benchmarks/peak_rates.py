@@ -8,12 +8,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jsonl import emit  # noqa: E402  (benchmarks/jsonl.py, next to this script)
 
 from stress.config import RuntimeConfig  # noqa: E402
 from stress.runtime import setup  # noqa: E402
@@ -62,10 +63,7 @@ def main() -> None:
             "matmul_flops_per_s": 2 * size**3 / t_mm,
             "copy_bytes_per_s": 2 * x.size * x.dtype.itemsize / t_cp,
         }
-        print(json.dumps(row), flush=True)
-        if args.json:
-            with args.json.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+        emit(row, args.json)
 
 
 if __name__ == "__main__":

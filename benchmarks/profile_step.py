@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from jsonl import emit  # noqa: E402  (benchmarks/jsonl.py, next to this script)
 
 from stress.config import Config, ModelConfig, RuntimeConfig, ScenarioConfig, WorldConfig  # noqa: E402
 from stress.runtime import setup  # noqa: E402
@@ -115,10 +116,7 @@ def main() -> None:
                 "kernels_per_day": sum(ops.values()),
                 "ops_per_day": ops,
             }
-            print(json.dumps(row), flush=True)
-            if args.json:
-                with args.json.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+            emit(row, args.json)
 
 
 if __name__ == "__main__":

@@ -546,7 +546,7 @@ def simulate_paths(
         "chunk_size": s.chunk_size,
         "devices": len(devices),
         # paths vectorised together (a speed setting: the numbers do not depend on it)
-        "vector_width": width if cfg.cluster.kind == "none" or run_dir is None else "each worker's platform default" if cfg.runtime.width is None else width,
+        "vector_width": "each worker's platform default" if run_dir is not None and cfg.cluster.kind != "none" and cfg.runtime.width is None else width,
         "kernel": cfg.model.kernel,
         "workers": merged.workers,
         "cluster": cfg.cluster.kind if run_dir is not None else "none",

@@ -33,11 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p.stem for p in (ROOT / "configs" / "scenario").glob("*.yaml"))
 SHIPPED_POLICIES = sorted(p.stem for p in (ROOT / "configs" / "policy").glob("*.yaml") if p.stem != "none")
 POLICIES = ["allied_capacity", "defence_priority", "joint_stockpile", "price_floor", "tariff_wall", "us_only"]
-SCENARIO_OF: dict[str, str] = {}  # a lever acting on the regime chain only would need its scenario
 JOIN = "policy.coalition.join_probability={USA: 1.0, EU: 1.0, JPN: 1.0, KOR: 1.0, ALLY: 1.0}"
 CASES = (
     [pytest.param(["+scenario=" + s], id=s) for s in SCENARIOS]
-    + [pytest.param(["+scenario=" + SCENARIO_OF.get(p, "full_cutoff"), "+policy=" + p, JOIN], id=SCENARIO_OF.get(p, "full_cutoff") + "+" + p) for p in POLICIES]
+    + [pytest.param(["+scenario=full_cutoff", "+policy=" + p, JOIN], id="full_cutoff+" + p) for p in POLICIES]
     + [pytest.param(["+scenario=full_cutoff", "model.order_type=noalt"], id="full_cutoff-noalt")]
 )
 PATHS = 6

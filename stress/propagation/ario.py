@@ -676,16 +676,18 @@ class Ario:
         R = n // p
         dt = tables.X0.dtype
         ch = neutral(n, R, dt) if dis is None else self.configure(dis).channels(jnp.zeros((), dt))
-        N = tables.Z0.reshape(R, p, n).sum(axis=0)
-        sigma = 0.0 if params is None else params.substitution_elasticity
-        # day 0's orders are Z_0 exactly unless day 0's licences or delivered prices split them
-        unmoved = jnp.all(ch.beta >= 1) & jnp.all(_delivered(ch) ** (-sigma) == 1)
-        split = self._orders(tables, ch, jnp.ones((n,), dt), N, True, sigma)
-        if self.kernel == "plain":
-            O = tables.Z0 if dis is None else jnp.where(unmoved, tables.Z0, split)
-        else:
-            ones = Orders(U=jnp.stack([jnp.ones((R, p, R), dt), jnp.zeros((R, p, R), dt)]), M=jnp.stack([jnp.ones((p, R, p), dt), jnp.zeros((p, R, p), dt)]))
-            O = ones if dis is None else jax.tree.map(lambda a, b: jnp.where(unmoved, a, b), ones, split)
+        # Z_0 itself, in this kernel's form (compact: U = (1, 0), M = (1, 0))
+        O = tables.Z0
+        if self.kernel == "compact":
+            factors = lambda *shape: jnp.stack([jnp.ones(shape, dt), jnp.zeros(shape, dt)])  # noqa: E731
+            O = Orders(U=factors(R, p, R), M=factors(p, R, p))
+        if dis is not None:
+            # day 0's orders are Z_0 exactly unless day 0's licences or delivered prices split them
+            N = tables.Z0.reshape(R, p, n).sum(axis=0)
+            sigma = 0.0 if params is None else params.substitution_elasticity
+            unmoved = jnp.all(ch.beta >= 1) & jnp.all(_delivered(ch) ** (-sigma) == 1)
+            split = self._orders(tables, ch, jnp.ones((n,), dt), N, True, sigma)
+            O = jax.tree.map(lambda a, b: jnp.where(unmoved, a, b), O, split)
         return State(
             S=S,
             O=O,
